@@ -1,0 +1,244 @@
+"""HybridCNNRNN: a 2D CNN encodes each frame, an RNN reads the frames in order, a linear head names the action.
+
+Shapes: B clips, T frames, C=3, H x W pixels; D per-frame feature size; K classes.
+
+    frames [B,T,3,H,W] --CNN--> fmap [B,T,C',h,w] --spatial pool--> feats [B,T,D]
+    feats --LayerNorm, Linear--> [B,T,P] --GRU/LSTM--> out [B,T,H'] --causal pool--> [B,T,H'] --Linear--> [B,T,K]
+
+Every step's logits use only frames up to that step (the temporal pooling is causal), so the
+clip prediction is the last step's and `step()` reproduces the batched forward frame by frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from .backbones import LITE0, create_backbone
+from .errors import ModelError
+
+RNN_TYPES = ("gru", "lstm")
+TEMPORAL_POOLS = ("last", "mean", "attention")
+RESIZE_MODES = ("squash", "center_crop", "letterbox")
+
+
+def parse_spatial_pool(spec: str) -> tuple[int, int]:
+    """'avg' -> (1, 1); '2x3' -> 2 rows x 3 columns of average-pooled cells."""
+    if spec == "avg":
+        return (1, 1)
+    try:
+        rows, cols = (int(v) for v in spec.lower().split("x"))
+    except ValueError as e:
+        raise ModelError(f"spatial_pool must be 'avg' or 'RxC' (e.g. '1x3'), not {spec!r}") from e
+    if not (1 <= rows <= 8 and 1 <= cols <= 8):
+        raise ModelError(f"spatial_pool grid {spec!r} out of range (1..8 per side)")
+    return rows, cols
+
+
+@dataclass
+class HeadOutput:
+    logits: torch.Tensor  # [B,K] clip logits (= last step)
+    step_logits: torch.Tensor  # [B,T,K] belief after each step
+    attention: torch.Tensor  # [B,T] weight of each frame in the final pooled state
+
+
+@dataclass
+class ClipOutput(HeadOutput):
+    feats: torch.Tensor  # [B,T,D] per-frame feature vectors
+    fmap: torch.Tensor  # [B,T,C',h,w] last CNN feature map (for heat maps)
+
+
+class TemporalHead(nn.Module):
+    """Per-frame features [B,T,D] -> RNN -> causal pooling -> class logits at every step."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        num_classes: int,
+        proj_dim: int,
+        rnn_type: str,
+        hidden_size: int,
+        num_layers: int,
+        bidirectional: bool,
+        dropout: float,
+        temporal_pool: str,
+    ):
+        super().__init__()
+        self.rnn_type, self.temporal_pool, self.bidirectional = rnn_type, temporal_pool, bidirectional
+        self.norm = nn.LayerNorm(in_dim)
+        self.proj = nn.Sequential(nn.Linear(in_dim, proj_dim), nn.GELU(), nn.Dropout(dropout))
+        rnn_cls = nn.GRU if rnn_type == "gru" else nn.LSTM
+        self.rnn = rnn_cls(
+            proj_dim,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        out_dim = hidden_size * (2 if bidirectional else 1)
+        self.score = nn.Linear(out_dim, 1) if temporal_pool == "attention" else None
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(out_dim, num_classes))
+
+    def forward(self, feats: torch.Tensor) -> HeadOutput:
+        out, _ = self.rnn(self.proj(self.norm(feats)))  # [B,T,H']
+        B, T, _ = out.shape
+        causal = torch.ones(T, T, dtype=torch.bool, device=out.device).tril()  # [t, i]: i <= t
+        if self.temporal_pool == "last":
+            weights = torch.eye(T, device=out.device).expand(B, T, T)
+        else:
+            scores = self.score(out).squeeze(-1) if self.score is not None else out.new_zeros(B, T)
+            weights = scores[:, None, :].masked_fill(~causal, float("-inf")).softmax(-1)  # [B,T,T]
+        pooled = weights @ out  # [B,T,H']
+        step_logits = self.classifier(pooled)  # [B,T,K]
+        return HeadOutput(logits=step_logits[:, -1], step_logits=step_logits, attention=weights[:, -1])
+
+    def step(self, feat: torch.Tensor, state: dict[str, Any] | None) -> tuple[torch.Tensor, dict[str, Any]]:
+        """One frame's features [B,D] + previous state -> logits [B,K] + new state (causal heads only)."""
+        if self.bidirectional:
+            raise ModelError("a bidirectional RNN needs the whole clip; it cannot stream frame by frame")
+        state = dict(state or {})
+        x = self.proj(self.norm(feat))[:, None]  # [B,1,P]
+        out, state["rnn"] = self.rnn(x, state.get("rnn"))
+        h = out[:, 0]  # [B,H']
+        if self.temporal_pool == "last":
+            pooled = h
+        else:
+            # running softmax: m = max score so far, s = sum exp(score - m), v = sum exp(score - m) * h
+            a = self.score(h).squeeze(-1) if self.score is not None else h.new_zeros(h.shape[0])
+            m_old = state.get("m", torch.full_like(a, float("-inf")))
+            m = torch.maximum(m_old, a)
+            decay, w = torch.exp(m_old - m), torch.exp(a - m)
+            s = state.get("s", torch.zeros_like(a)) * decay + w
+            v = state.get("v", torch.zeros_like(h)) * decay[:, None] + w[:, None] * h
+            state.update(m=m, s=s, v=v)
+            pooled = v / s[:, None]
+        return self.classifier(pooled), state
+
+
+class HybridCNNRNN(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="hybrid",
+    tags=["video-classification", "action-recognition", "cnn-rnn", "hybrid"],
+    pipeline_tag="video-classification",
+    license="apache-2.0",
+):
+    """CNN per frame + RNN over time. Every constructor argument lands in config.json."""
+
+    def __init__(
+        self,
+        labels: list[str],
+        backbone: str = LITE0,
+        backbone_pretrained: str | None = None,
+        num_frames: int = 16,
+        image_size: list[int] | tuple[int, int] = (224, 224),
+        resize_mode: str = "squash",
+        mean: list[float] | tuple[float, ...] = (0.5, 0.5, 0.5),
+        std: list[float] | tuple[float, ...] = (0.5, 0.5, 0.5),
+        interpolation: str = "bicubic",
+        spatial_pool: str = "avg",
+        proj_dim: int = 256,
+        rnn_type: str = "gru",
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.2,
+        temporal_pool: str = "attention",
+        storage_dtype: str = "float32",
+    ):
+        super().__init__()
+        if not labels or len(set(labels)) != len(labels):
+            raise ModelError("labels must be a non-empty list of distinct class names")
+        if rnn_type not in RNN_TYPES:
+            raise ModelError(f"rnn_type must be one of {RNN_TYPES}, not {rnn_type!r}")
+        if temporal_pool not in TEMPORAL_POOLS:
+            raise ModelError(f"temporal_pool must be one of {TEMPORAL_POOLS}, not {temporal_pool!r}")
+        if resize_mode not in RESIZE_MODES:
+            raise ModelError(f"resize_mode must be one of {RESIZE_MODES}, not {resize_mode!r}")
+        if num_frames < 1 or len(image_size) != 2 or min(image_size) < 32:
+            raise ModelError("num_frames must be >= 1 and image_size [H, W] at least 32 px")
+        self.labels = list(labels)
+        self.num_frames = int(num_frames)
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.resize_mode, self.interpolation = resize_mode, interpolation
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.storage_dtype = storage_dtype
+        self.grid = parse_spatial_pool(spatial_pool)
+        self.backbone = create_backbone(backbone, backbone_pretrained)
+        channels = self.backbone.num_features
+        self.head = TemporalHead(
+            channels * self.grid[0] * self.grid[1],
+            len(self.labels),
+            proj_dim,
+            rnn_type,
+            hidden_size,
+            num_layers,
+            bidirectional,
+            dropout,
+            temporal_pool,
+        )
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments (what config.json holds)."""
+        return dict(self._hub_mixin_config)
+
+    # --- CNN half -------------------------------------------------------------------------
+    def frame_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised frames [N,3,H,W] -> last CNN feature map [N,C',h,w]."""
+        return self.backbone.forward_features(x)
+
+    def pool_frames(self, fmap: torch.Tensor) -> torch.Tensor:
+        """[N,C',h,w] -> per-frame feature vectors [N,D] (global or grid average pooling)."""
+        if self.grid == (1, 1):
+            return fmap.mean((2, 3))
+        return F.adaptive_avg_pool2d(fmap, self.grid).flatten(1)
+
+    def imagenet_logits(self, fmap: torch.Tensor) -> torch.Tensor:
+        """[N,C',h,w] -> ImageNet-1k logits [N,1000] from the backbone's own classifier."""
+        return self.backbone.forward_head(fmap)
+
+    def forward_features(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """frames [B,T,3,H,W] -> (feats [B,T,D], fmap [B,T,C',h,w])."""
+        B, T = frames.shape[:2]
+        fmap = self.frame_maps(frames.flatten(0, 1))
+        feats = self.pool_frames(fmap)
+        return feats.view(B, T, -1), fmap.view(B, T, *fmap.shape[1:])
+
+    # --- RNN half -------------------------------------------------------------------------
+    def forward_head(self, feats: torch.Tensor) -> HeadOutput:
+        """feats [B,T,D] -> clip logits [B,K], per-step logits [B,T,K], attention [B,T]."""
+        return self.head(feats)
+
+    def step(self, feat: torch.Tensor, state: dict[str, Any] | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Streaming: one frame's features [B,D] + state -> (logits [B,K], state)."""
+        return self.head.step(feat, state)
+
+    def forward(self, frames: torch.Tensor) -> ClipOutput:
+        feats, fmap = self.forward_features(frames)
+        out = self.forward_head(feats)
+        return ClipOutput(out.logits, out.step_logits, out.attention, feats=feats, fmap=fmap)
+
+    # --- persistence ----------------------------------------------------------------------
+    def _save_pretrained(self, save_directory) -> None:
+        from .hub import save_weights
+
+        save_weights(self, save_directory)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> HybridCNNRNN:  # type: ignore[override]
+        """Local folder or Hub repo id -> model (safetensors only, config validated, never remote code)."""
+        from .hub import load_model
+
+        return load_model(str(pretrained_model_name_or_path), **kwargs)
+
+    def generate_model_card(self, *args, **kwargs):
+        from .hub import model_card
+
+        return model_card(self)

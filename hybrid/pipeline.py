@@ -1,0 +1,134 @@
+"""Recognizer: a video path -> Prediction (top-k, belief after every RNN step, what the CNN saw, timings)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .backbones import imagenet_labels
+from .hub import default_model_dir, load_model
+from .model import HybridCNNRNN
+from .transforms import preprocess
+from .video import Clip, VideoLimits, read_clip
+
+
+@dataclass
+class Prediction:
+    label: str
+    score: float
+    topk: list[tuple[str, float]]
+    labels: list[str]  # class names, in the order of step_probs' columns
+    step_probs: np.ndarray  # [T,K] class probabilities after each RNN step (last row = the answer)
+    attention: np.ndarray  # [T] weight of each frame in the final decision
+    features: np.ndarray  # [T,D] per-frame CNN feature vectors
+    frames: np.ndarray  # [T,h,w,3] uint8 RGB sampled frames (display size)
+    indices: list[int]
+    timestamps_s: list[float]
+    video: dict[str, Any]
+    timings_ms: dict[str, float]
+    heatmaps: np.ndarray | None = None  # [T,h',w'] CNN activation energy in [0,1]
+    concepts: list[list[tuple[str, float]]] = field(default_factory=list)  # top ImageNet classes per frame
+
+    def to_dict(self, detail: bool = False) -> dict[str, Any]:
+        """JSON-friendly dict; the first keys follow the CLI contract (label, score, topk, frames, timings_ms)."""
+        out: dict[str, Any] = {
+            "label": self.label,
+            "score": round(self.score, 6),
+            "topk": [[lab, round(s, 6)] for lab, s in self.topk],
+            "frames": len(self.indices),
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "video": self.video,
+        }
+        if detail:
+            out["timestamps_s"] = [round(t, 3) for t in self.timestamps_s]
+            out["frame_indices"] = self.indices
+            out["labels"] = self.labels
+            out["step_probs"] = np.round(self.step_probs, 5).tolist()
+            out["attention"] = np.round(self.attention, 5).tolist()
+            out["concepts"] = [[[c, round(p, 4)] for c, p in row] for row in self.concepts]
+        return out
+
+
+class Recognizer:
+    """Holds one model (eval, channels_last) and turns videos into Predictions."""
+
+    def __init__(self, model: HybridCNNRNN | str | Path | None = None, limits: VideoLimits = VideoLimits()):
+        if model is None:
+            model = default_model_dir()
+        if not isinstance(model, HybridCNNRNN):
+            model = load_model(str(model))
+        self.model = model.eval().to(memory_format=torch.channels_last)
+        self.limits = limits
+
+    @property
+    def labels(self) -> list[str]:
+        return self.model.labels
+
+    @cached_property
+    def imagenet_labels(self) -> list[str]:
+        return imagenet_labels()
+
+    def __call__(self, path: str | Path, topk: int = 5, explain: bool = False) -> Prediction:
+        t0 = time.perf_counter()
+        clip = read_clip(path, self.model.num_frames, limits=self.limits)
+        pred = self.predict_clip(clip, topk=topk, explain=explain)
+        pred.timings_ms = {"decode": (time.perf_counter() - t0) * 1000 - pred.timings_ms["total"], **pred.timings_ms}
+        pred.timings_ms["total"] = (time.perf_counter() - t0) * 1000
+        return pred
+
+    @torch.inference_mode()
+    def predict_clip(self, clip: Clip, topk: int = 5, explain: bool = False) -> Prediction:
+        """Already decoded frames -> Prediction (timings cover preprocess, CNN, RNN)."""
+        m = self.model
+        t0 = time.perf_counter()
+        x = preprocess(clip.frames, m.config)  # [T,3,H,W]
+        t1 = time.perf_counter()
+        fmap = m.frame_maps(x)  # [T,C',h,w]
+        feats = m.pool_frames(fmap)  # [T,D]
+        t2 = time.perf_counter()
+        out = m.forward_head(feats[None])
+        t3 = time.perf_counter()
+        step_probs = out.step_logits[0].softmax(-1)  # [T,K]
+        probs = step_probs[-1]
+        k = min(topk, len(m.labels))
+        top = probs.topk(k)
+        pred = Prediction(
+            label=m.labels[int(top.indices[0])],
+            score=float(top.values[0]),
+            topk=[(m.labels[int(i)], float(v)) for v, i in zip(top.values, top.indices)],
+            labels=list(m.labels),
+            step_probs=step_probs.numpy(),
+            attention=out.attention[0].numpy(),
+            features=feats.numpy(),
+            frames=clip.frames,
+            indices=list(clip.indices),
+            timestamps_s=list(clip.timestamps_s),
+            video={
+                "fps": round(clip.fps, 3),
+                "duration_s": round(clip.duration_s, 3),
+                "total_frames": clip.total_frames,
+                "width": clip.size[0],
+                "height": clip.size[1],
+                "codec": clip.codec,
+                "sampling": clip.method,
+            },
+            timings_ms={"preprocess": (t1 - t0) * 1000, "cnn": (t2 - t1) * 1000, "rnn": (t3 - t2) * 1000},
+        )
+        if explain:
+            energy = fmap.float().pow(2).mean(1)  # [T,h,w]
+            lo = energy.flatten(1).min(1).values[:, None, None]
+            hi = energy.flatten(1).max(1).values[:, None, None]
+            pred.heatmaps = ((energy - lo) / (hi - lo).clamp_min(1e-6)).numpy()
+            concept = m.imagenet_logits(fmap).softmax(-1).topk(3)
+            names = self.imagenet_labels
+            pred.concepts = [
+                [(names[int(i)], float(p)) for p, i in zip(ps, ix)] for ps, ix in zip(concept.values, concept.indices)
+            ]
+        pred.timings_ms["total"] = (time.perf_counter() - t0) * 1000
+        return pred
