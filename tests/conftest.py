@@ -1,0 +1,39 @@
+"""Shared fixtures: a small randomly initialised model folder, synthetic clips, the real-data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(os.environ.get("HYBRID_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def shared_data(sub: str = "") -> Path:
+    """A folder of ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / sub
+    if not path.exists():
+        pytest.skip(f"real data not present at {path} (tests that need it run where ../shared/data exists)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A random-init HybridCNNRNN (Lite0, 4 frames of 64x96) saved with save_pretrained; for plumbing tests."""
+    from hybrid import HybridCNNRNN
+
+    folder = tmp_path_factory.mktemp("tiny_model")
+    model = HybridCNNRNN(
+        labels=["alpha", "beta", "gamma"], num_frames=4, image_size=(64, 96), hidden_size=32, proj_dim=32
+    )
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def index_clip_path(tmp_path_factory) -> Path:
+    """120 frames of H.264 at 30 fps, 320x240, each frame drawing its own index (see synth.py)."""
+    from synth import index_clip
+
+    return index_clip(tmp_path_factory.mktemp("clips") / "index.mp4", 120)
