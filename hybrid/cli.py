@@ -39,10 +39,28 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _add_push(sub) -> None:
+    p = sub.add_parser("push", help="upload a model folder to the Hugging Face Hub (token: HF_TOKEN or hf auth login)")
+    p.add_argument("model_dir", help="folder holding config.json + model.safetensors (+ README.md model card)")
+    p.add_argument("repo_id", help="Hub repo id, owner/name (created if missing)")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--message", default="Upload hybrid CNN-RNN model", help="commit message")
+    p.set_defaults(func=cmd_push)
+
+
+def cmd_push(args) -> int:
+    from .hub import push_folder
+
+    url = push_folder(args.model_dir, args.repo_id, private=args.private, commit_message=args.message)
+    print(f"pushed {args.model_dir} to {url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hybrid", description="Hybrid CNN-RNN action recognition")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_predict(sub)
+    _add_push(sub)
     return parser
 
 

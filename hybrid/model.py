@@ -11,6 +11,7 @@ clip prediction is the last step's and `step()` reproduces the batched forward f
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,8 @@ from .errors import ModelError
 RNN_TYPES = ("gru", "lstm")
 TEMPORAL_POOLS = ("last", "mean", "attention")
 RESIZE_MODES = ("squash", "center_crop", "letterbox")
+INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "area")  # see transforms.py
+STORAGE_DTYPES = ("float32", "float16")  # dtype of model.safetensors (float16 halves the file)
 
 
 def parse_spatial_pool(spec: str) -> tuple[int, int]:
@@ -161,15 +164,44 @@ class HybridCNNRNN(
             raise ModelError(f"temporal_pool must be one of {TEMPORAL_POOLS}, not {temporal_pool!r}")
         if resize_mode not in RESIZE_MODES:
             raise ModelError(f"resize_mode must be one of {RESIZE_MODES}, not {resize_mode!r}")
-        if num_frames < 1 or len(image_size) != 2 or min(image_size) < 32:
+        if interpolation not in INTERPOLATIONS:
+            raise ModelError(f"interpolation must be one of {INTERPOLATIONS}, not {interpolation!r}")
+        if storage_dtype not in STORAGE_DTYPES:
+            raise ModelError(f"storage_dtype must be one of {STORAGE_DTYPES}, not {storage_dtype!r}")
+        if int(num_frames) < 1 or len(image_size) != 2 or min(image_size) < 32:
             raise ModelError("num_frames must be >= 1 and image_size [H, W] at least 32 px")
-        self.labels = list(labels)
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ModelError("mean and std need 3 values (RGB), std > 0")
+        if min(proj_dim, hidden_size, num_layers) < 1 or not 0 <= dropout < 1:
+            raise ModelError("proj_dim, hidden_size, num_layers must be >= 1 and dropout in [0, 1)")
+        self.labels = [str(x) for x in labels]
         self.num_frames = int(num_frames)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.resize_mode, self.interpolation = resize_mode, interpolation
-        self.mean, self.std = tuple(mean), tuple(std)
+        self.mean, self.std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
         self.storage_dtype = storage_dtype
         self.grid = parse_spatial_pool(spatial_pool)
+        # config.json = the normalised constructor arguments (JSON types), whatever types were passed
+        self._hub_mixin_config = {
+            "labels": list(self.labels),
+            "backbone": backbone,
+            "backbone_pretrained": backbone_pretrained,
+            "num_frames": self.num_frames,
+            "image_size": list(self.image_size),
+            "resize_mode": resize_mode,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": interpolation,
+            "spatial_pool": spatial_pool,
+            "proj_dim": int(proj_dim),
+            "rnn_type": rnn_type,
+            "hidden_size": int(hidden_size),
+            "num_layers": int(num_layers),
+            "bidirectional": bool(bidirectional),
+            "dropout": float(dropout),
+            "temporal_pool": temporal_pool,
+            "storage_dtype": storage_dtype,
+        }
         self.backbone = create_backbone(backbone, backbone_pretrained)
         channels = self.backbone.num_features
         self.head = TemporalHead(
@@ -186,8 +218,8 @@ class HybridCNNRNN(
 
     @property
     def config(self) -> dict[str, Any]:
-        """The constructor arguments (what config.json holds)."""
-        return dict(self._hub_mixin_config)
+        """The constructor arguments (what config.json holds); a copy."""
+        return copy.deepcopy(self._hub_mixin_config)
 
     # --- CNN half -------------------------------------------------------------------------
     def frame_maps(self, x: torch.Tensor) -> torch.Tensor:
@@ -238,7 +270,11 @@ class HybridCNNRNN(
 
         return load_model(str(pretrained_model_name_or_path), **kwargs)
 
-    def generate_model_card(self, *args, **kwargs):
+    def generate_model_card(self, details: dict[str, Any] | None = None, **kwargs: Any):
+        """README.md; `save_pretrained(dir, model_card_kwargs={"details": {...}})` passes training details.
+
+        See hub.model_card for the keys (data, protocol, metrics, speed, limits, intended_use, reproduce...).
+        """
         from .hub import model_card
 
-        return model_card(self)
+        return model_card(self, {**kwargs, **(details or {})})

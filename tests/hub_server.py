@@ -1,0 +1,444 @@
+"""A small Hugging Face Hub look-alike for tests: the real huggingface_hub client talks to it over HTTP.
+
+`FakeHub` serves model repos on 127.0.0.1 the way the Hub does for huggingface_hub 2.4:
+- HEAD/GET /{repo}/resolve/{revision}/{file}: small files answer 200 with ETag (git sha1), X-Repo-Commit and
+  Content-Length; weights (*.safetensors, *.bin) answer 302 to a second "CDN" server (another origin) with
+  X-Linked-Etag (sha256), X-Linked-Size and Location, like Git LFS files on the real Hub.
+- Errors carry X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound) so the client raises its typed errors.
+- Push: POST /api/repos/create, /api/validate-yaml, /api/models/{repo}/preupload/{rev} (every file "regular",
+  so its content comes inline as base64), /api/models/{repo}/commit/{rev} (ndjson), and
+  GET /api/models/{repo}[/revision/{rev}] (repo info). Writes need "Authorization: Bearer <token>".
+Every request is recorded in `hub.requests` as (method, path) so tests can count downloads.
+
+`HubWorker` runs a Python process with its own environment (HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE are read by
+huggingface_hub at import) and sends it commands; `python tests/hub_server.py` is that worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+WRITE_ROUTE = re.compile(r"^/api/models/(?P<repo>[^/]+(?:/[^/]+)?)/(?P<kind>preupload|commit)/(?P<rev>[^/]+)$")
+
+
+def git_sha1(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@dataclass
+class Repo:
+    files: dict[str, bytes] = field(default_factory=dict)
+    commit: str = ""
+    private: bool = False
+    history: list[str] = field(default_factory=list)
+
+    def new_commit(self, message: str) -> str:
+        digest = hashlib.sha1(message.encode() + self.commit.encode())
+        for name in sorted(self.files):
+            digest.update(name.encode() + git_sha1(self.files[name]).encode())
+        self.commit = digest.hexdigest()
+        self.history.append(self.commit)
+        return self.commit
+
+
+class FakeHub:
+    """Hub endpoint + CDN, each a ThreadingHTTPServer on a free 127.0.0.1 port."""
+
+    def __init__(self, token: str = "hf_test_token"):
+        self.token = token
+        self.repos: dict[str, Repo] = {}
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        self._servers: list[ThreadingHTTPServer] = []
+        self.port = self.cdn_port = 0
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self) -> FakeHub:
+        hub = self._serve(self.port, self._hub_handler())
+        cdn = self._serve(self.cdn_port, self._cdn_handler())
+        self.port, self.cdn_port = hub.server_address[1], cdn.server_address[1]
+        self._servers = [hub, cdn]
+        return self
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        self._servers = []
+
+    @contextlib.contextmanager
+    def down(self):
+        """Nothing listens on the Hub's port inside this block (connection refused), then it comes back."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
+    def __enter__(self) -> FakeHub:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @staticmethod
+    def _serve(port: int, handler) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # --- content -------------------------------------------------------------------------
+    def add_repo(self, repo_id: str, files: dict[str, bytes], private: bool = False) -> str:
+        """Create (or replace) a repo holding `files`; returns its commit sha."""
+        with self._lock:
+            repo = self.repos[repo_id] = Repo(files=dict(files), private=private)
+            return repo.new_commit("initial")
+
+    def add_folder(self, repo_id: str, folder: str | os.PathLike, **kw) -> str:
+        files = {p.name: p.read_bytes() for p in Path(folder).iterdir() if p.is_file()}
+        return self.add_repo(repo_id, files, **kw)
+
+    def count(self, method: str, path_end: str) -> int:
+        """How many requests with this method had a path ending in `path_end`."""
+        with self._lock:
+            return sum(1 for m, p in self.requests if m == method and p.endswith(path_end))
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def _blob(self, sha256: str) -> bytes | None:
+        with self._lock:
+            for repo in self.repos.values():
+                for data in repo.files.values():
+                    if hashlib.sha256(data).hexdigest() == sha256:
+                        return data
+        return None
+
+    # --- HTTP ----------------------------------------------------------------------------
+    def _base_handler(self):
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def record(self) -> str:
+                """Read the body (always: the connection is kept alive) and log (method, path)."""
+                self._body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path = unquote(urlsplit(self.path).path)
+                with hub._lock:
+                    hub.requests.append((self.command, path))
+                return path
+
+            def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def reply_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+                self.reply(status, json.dumps(obj).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+            def error(self, status: int, code: str | None, message: str, commit: str | None = None) -> None:
+                headers = {"X-Error-Message": message}
+                if code:
+                    headers["X-Error-Code"] = code
+                if commit:
+                    headers["X-Repo-Commit"] = commit
+                self.reply_json(status, {"error": message}, headers)
+
+            def body(self) -> bytes:
+                return self._body
+
+            def authorized(self) -> bool:
+                return self.headers.get("Authorization") == f"Bearer {hub.token}"
+
+        return Handler
+
+    def _hub_handler(self):
+        hub, Base = self, self._base_handler()
+
+        class Hub(Base):
+            def do_HEAD(self) -> None:
+                self.route()
+
+            def do_GET(self) -> None:
+                self.route()
+
+            def do_POST(self) -> None:
+                self.route()
+
+            def route(self) -> None:
+                path = self.record()
+                try:
+                    if self.command in ("HEAD", "GET") and "/resolve/" in path:
+                        return self.resolve(path)
+                    if self.command == "GET" and path.startswith("/api/models/"):
+                        return self.repo_info(path[len("/api/models/") :])
+                    if self.command == "POST" and path == "/api/repos/create":
+                        return self.create_repo()
+                    if self.command == "POST" and path == "/api/validate-yaml":
+                        return self.reply_json(200, {"errors": [], "warnings": []})
+                    m = WRITE_ROUTE.match(path)
+                    if self.command == "POST" and m:
+                        return self.write(m["kind"], m["repo"], m["rev"])
+                    self.error(404, None, f"no route for {self.command} {path}")
+                except Exception as e:  # a bug in the fake must show up in the test, not hang it
+                    self.error(500, None, f"fake hub error: {e!r}")
+
+            def repo(self, repo_id: str) -> Repo | None:
+                repo = hub.repos.get(repo_id)
+                if repo is None or (repo.private and not self.authorized()):
+                    self.error(404, "RepoNotFound", "Repository not found")
+                    return None
+                return repo
+
+            def resolve(self, path: str) -> None:
+                repo_id, _, rest = path.lstrip("/").partition("/resolve/")
+                revision, _, filename = rest.partition("/")
+                repo = self.repo(repo_id)
+                if repo is None:
+                    return
+                if revision not in ("main", repo.commit):
+                    return self.error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+                data = repo.files.get(filename)
+                if data is None:
+                    return self.error(404, "EntryNotFound", f"{filename} does not exist", commit=repo.commit)
+                headers = {"X-Repo-Commit": repo.commit, "Accept-Ranges": "bytes"}
+                if filename.endswith(LFS_SUFFIXES):  # like Git LFS files: redirect to the CDN
+                    sha = hashlib.sha256(data).hexdigest()
+                    headers |= {
+                        "ETag": f'"{git_sha1(data)}"',
+                        "X-Linked-Etag": f'"{sha}"',
+                        "X-Linked-Size": str(len(data)),
+                        "Location": f"http://127.0.0.1:{hub.cdn_port}/lfs/{sha}",
+                    }
+                    return self.reply(302, b"", headers)
+                headers |= {"ETag": f'"{git_sha1(data)}"', "Content-Type": "application/octet-stream"}
+                self.reply(200, data, headers)
+
+            def repo_info(self, rest: str) -> None:
+                repo_id, sep, _revision = rest.partition("/revision/")
+                repo = self.repo(repo_id)
+                if repo is not None:
+                    siblings = [{"rfilename": name} for name in sorted(repo.files)]
+                    self.reply_json(
+                        200, {"id": repo_id, "modelId": repo_id, "sha": repo.commit, "private": repo.private,
+                              "siblings": siblings},
+                    )  # fmt: skip
+
+            def create_repo(self) -> None:
+                if not self.authorized():
+                    return self.error(401, None, "Invalid username or password.")
+                req = json.loads(self.body())
+                repo_id = "/".join(p for p in (req.get("organization"), req["name"]) if p)
+                url = f"{hub.url}/{repo_id}"
+                with hub._lock:
+                    if repo_id in hub.repos:
+                        return self.reply_json(409, {"error": "You already created this model repo", "url": url})
+                    repo = hub.repos[repo_id] = Repo(
+                        files={".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"},
+                        private=req.get("visibility") == "private" or bool(req.get("private")),
+                    )
+                    repo.new_commit("initial commit")
+                self.reply_json(200, {"url": url, "name": repo_id, "id": repo_id})
+
+            def write(self, kind: str, repo_id: str, revision: str) -> None:
+                body = self.body()
+                if not self.authorized():
+                    return self.error(401, None, "Invalid username or password.")
+                repo = self.repo(repo_id)
+                if repo is None:
+                    return
+                if revision != "main":
+                    return self.error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+                if kind == "preupload":
+                    files = json.loads(body)["files"]
+                    return self.reply_json(200, {"files": [
+                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
+                         "oid": git_sha1(repo.files[f["path"]]) if f["path"] in repo.files else None}
+                        for f in files
+                    ]})  # fmt: skip
+                if self.headers.get("Content-Type") != "application/x-ndjson":
+                    return self.error(400, None, "commit payload must be ndjson")
+                lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+                if not lines or lines[0].get("key") != "header":
+                    return self.error(400, None, "commit payload must start with a header")
+                with hub._lock:
+                    for item in lines[1:]:
+                        value = item["value"]
+                        if item["key"] == "file" and value.get("encoding") == "base64":
+                            repo.files[value["path"]] = base64.b64decode(value["content"])
+                        elif item["key"] == "deletedFile":
+                            repo.files.pop(value["path"], None)
+                        else:
+                            return self.error(400, None, f"unsupported commit operation {item['key']!r}")
+                    sha = repo.new_commit(lines[0]["value"]["summary"])
+                self.reply_json(200, {"commitUrl": f"{hub.url}/{repo_id}/commit/{sha}", "commitOid": sha,
+                                      "success": True})  # fmt: skip
+
+        return Hub
+
+    def _cdn_handler(self):
+        hub, Base = self, self._base_handler()
+
+        class Cdn(Base):
+            def do_HEAD(self) -> None:
+                self.serve()
+
+            def do_GET(self) -> None:
+                self.serve()
+
+            def serve(self) -> None:
+                path = self.record()
+                data = hub._blob(path.rsplit("/", 1)[-1]) if path.startswith("/lfs/") else None
+                if data is None:
+                    return self.reply(404, b"NoSuchKey")
+                etag = f'"{hashlib.sha256(data).hexdigest()}"'
+                self.reply(200, data, {"ETag": etag, "Content-Type": "application/octet-stream"})
+
+        return Cdn
+
+
+# --- a Python process with its own Hub environment ------------------------------------------------
+
+
+class HubWorker:
+    """`python tests/hub_server.py` with env; `call(cmd, **args)` -> the worker's JSON answer."""
+
+    def __init__(self, env: dict[str, str], cwd: str | os.PathLike):
+        root = Path(__file__).resolve().parents[1]
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+        full_env |= {"PYTHONPATH": str(root), "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false"}
+        full_env |= env
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=full_env,
+            cwd=cwd,
+            text=True,
+        )
+
+    def call(self, cmd: str, **args: Any) -> dict[str, Any]:
+        self.proc.stdin.write(json.dumps({"cmd": cmd, **args}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"hub worker died (exit code {self.proc.poll()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _digest(model) -> str:
+    """sha256 over the model's float32 state dict: equal digests = identical weights."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _run(req: dict[str, Any]) -> dict[str, Any]:
+    import time
+
+    from hybrid import HybridCNNRNN, ModelError, hub
+
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {}
+    try:
+        if req["cmd"] == "load":
+            model = hub.load_model(req["ref"], **req.get("kwargs", {}))
+            out |= {"labels": model.labels, "digest": _digest(model), "config": model.config}
+        elif req["cmd"] == "digest":
+            out["digest"] = _digest(hub.load_model(req["ref"]))
+        elif req["cmd"] == "push":
+            out["url"] = hub.push_folder(req["folder"], req["repo_id"], **req.get("kwargs", {}))
+        elif req["cmd"] == "mixin_push":
+            model = HybridCNNRNN.from_pretrained(req["folder"])
+            out["url"] = str(model.push_to_hub(req["repo_id"]))
+        elif req["cmd"] == "cli":
+            from hybrid.cli import main
+
+            try:
+                out["rc"] = main(req["argv"])
+            except SystemExit as e:  # argparse
+                out["rc"] = e.code
+        else:
+            raise ValueError(f"unknown command {req['cmd']!r}")
+    except ModelError as e:
+        out["error"], out["message"] = "ModelError", str(e)
+    except Exception as e:  # reported, so the test shows what escaped
+        out["error"], out["message"] = type(e).__name__, f"{e!r}"
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+@contextlib.contextmanager
+def _capture_fds():
+    """Collect everything written to fds 1 and 2 (print, logging, C code) while a command runs."""
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    files = {fd: tempfile.TemporaryFile() for fd in (1, 2)}
+    captured: dict[str, str] = {}
+    try:
+        sys.stdout.flush(), sys.stderr.flush()
+        for fd, f in files.items():
+            os.dup2(f.fileno(), fd)
+        yield captured
+    finally:
+        sys.stdout.flush(), sys.stderr.flush()
+        for fd, f in files.items():
+            os.dup2(saved[fd], fd)
+            os.close(saved[fd])
+            f.seek(0)
+            captured["stdout" if fd == 1 else "stderr"] = f.read().decode(errors="replace")
+            f.close()
+
+
+def worker_main() -> None:
+    """Read JSON commands on stdin, answer one JSON line each on the real stdout."""
+    answer = os.fdopen(os.dup(1), "w")
+    for line in sys.stdin:
+        req = json.loads(line)
+        with _capture_fds() as captured:
+            out = _run(req)
+        answer.write(json.dumps({**out, **captured}) + "\n")
+        answer.flush()
+
+
+if __name__ == "__main__":
+    worker_main()
