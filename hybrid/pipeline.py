@@ -14,6 +14,7 @@ import torch
 from .backbones import imagenet_labels
 from .hub import default_model_dir, load_model
 from .model import HybridCNNRNN
+from .runtime import make_engine
 from .transforms import preprocess
 from .video import Clip, VideoLimits, read_clip
 
@@ -58,13 +59,21 @@ class Prediction:
 class Recognizer:
     """Holds one model (eval, channels_last) and turns videos into Predictions."""
 
-    def __init__(self, model: HybridCNNRNN | str | Path | None = None, limits: VideoLimits = VideoLimits()):
+    def __init__(
+        self,
+        model: HybridCNNRNN | str | Path | None = None,
+        limits: VideoLimits = VideoLimits(),
+        engine: str | None = None,
+        precision: str | None = None,
+    ):
         if model is None:
             model = default_model_dir()
         if not isinstance(model, HybridCNNRNN):
             model = load_model(str(model))
         self.model = model.eval().to(memory_format=torch.channels_last)
         self.limits = limits
+        # the CNN's runner: "auto" (OpenVINO when installed), "openvino" or "torch" (see runtime.py)
+        self.engine = make_engine(self.model, engine, precision)
 
     @property
     def labels(self) -> list[str]:
@@ -89,7 +98,7 @@ class Recognizer:
         t0 = time.perf_counter()
         x = preprocess(clip.frames, m.config)  # [T,3,H,W]
         t1 = time.perf_counter()
-        fmap = m.frame_maps(x)  # [T,C',h,w]
+        fmap = self.engine.frame_maps(x)  # [T,C',h,w]
         feats = m.pool_frames(fmap)  # [T,D]
         t2 = time.perf_counter()
         out = m.forward_head(feats[None])
