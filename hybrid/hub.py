@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx2  # huggingface_hub's HTTP client (a dependency of huggingface-hub 2.x)
+import timm
 from huggingface_hub import CommitOperationAdd, HfApi, constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
 from huggingface_hub.errors import (
     GatedRepoError,
@@ -34,6 +35,7 @@ from huggingface_hub.utils import validate_repo_id
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .backbones import LITE0
 from .errors import ModelError
 
 if TYPE_CHECKING:
@@ -107,9 +109,11 @@ def read_config(path: str | os.PathLike, source: str | None = None) -> dict[str,
     unknown = sorted(set(config) - set(params))
     if unknown:
         raise ModelError(f"{where} is not a hybrid model config (unknown keys: {', '.join(unknown)})")
-    backbone = config.get("backbone", "")
+    backbone = config.get("backbone", LITE0)
     if not isinstance(backbone, str) or ":" in backbone:  # "hf-hub:..." would make timm fetch from the Hub
         raise ModelError(f"{where} names backbone {backbone!r}: only plain timm architecture names are accepted")
+    if not timm.is_model(backbone):
+        raise ModelError(f"{where} names an unknown backbone {backbone!r} (not a timm model in this install)")
     return config
 
 
