@@ -163,9 +163,8 @@ def test_config_json_carries_everything_needed(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["labels"] == LABELS
     assert config["num_frames"] == 4 and config["image_size"] == [64, 96]
-    assert config["mean"] == pytest.approx([0.485, 0.456, 0.406]) and config["std"] == pytest.approx(
-        [0.229, 0.224, 0.225]
-    )
+    assert config["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert config["std"] == pytest.approx([0.229, 0.224, 0.225])
     assert config["interpolation"] == "bilinear" and config["resize_mode"] == "center_crop"
     assert config["backbone"] == LITE0 and config["spatial_pool"] == "2x2"
     assert (config["rnn_type"], config["hidden_size"], config["num_layers"]) == ("lstm", 16, 2)
@@ -216,9 +215,7 @@ def test_save_load_float16_halves_the_file(tmp_path, clips):
     assert loaded.storage_dtype == "float16"
     assert all(v.dtype != torch.float16 for v in loaded.state_dict().values())  # computes in float32
     ref, got = m32(clips).step_logits, loaded(clips).step_logits
-    scale = ref.abs().max().item()
-    torch.testing.assert_close(got, ref, atol=2e-2 * max(scale, 1.0), rtol=2e-2)
-    assert (got.argmax(-1) == ref.argmax(-1)).float().mean() >= 0.8
+    torch.testing.assert_close(got, ref, atol=5e-3 * max(ref.abs().max().item(), 1.0), rtol=1e-2)
 
 
 def test_save_pretrained_writes_a_model_card_with_training_details(tmp_path):
