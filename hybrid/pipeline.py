@@ -35,6 +35,7 @@ class Prediction:
     timings_ms: dict[str, float]
     heatmaps: np.ndarray | None = None  # [T,h',w'] CNN activation energy in [0,1]
     concepts: list[list[tuple[str, float]]] = field(default_factory=list)  # top ImageNet classes per frame
+    fmap: torch.Tensor | None = None  # [T,C',h,w] last CNN feature maps (explain=True), e.g. for Grad-CAM
 
     def to_dict(self, detail: bool = False) -> dict[str, Any]:
         """JSON-friendly dict; the first keys follow the CLI contract (label, score, topk, frames, timings_ms)."""
@@ -130,6 +131,7 @@ class Recognizer:
             timings_ms={"preprocess": (t1 - t0) * 1000, "cnn": (t2 - t1) * 1000, "rnn": (t3 - t2) * 1000},
         )
         if explain:
+            pred.fmap = fmap
             energy = fmap.float().pow(2).mean(1)  # [T,h,w]
             lo = energy.flatten(1).min(1).values[:, None, None]
             hi = energy.flatten(1).max(1).values[:, None, None]
