@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,29 @@ class Repo:
         return self.commit
 
 
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer that remembers its open connections so `stop()` can cut them."""
+
+    daemon_threads = True
+
+    def __init__(self, *args, **kw):
+        self.connections: set[socket.socket] = set()
+        super().__init__(*args, **kw)
+
+    def process_request(self, request, client_address) -> None:
+        self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        for conn in list(self.connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
 class FakeHub:
     """Hub endpoint + CDN, each a ThreadingHTTPServer on a free 127.0.0.1 port."""
 
@@ -76,9 +100,11 @@ class FakeHub:
         return self
 
     def stop(self) -> None:
+        """Stop listening and cut open keep-alive connections (clients pool them), like a network outage."""
         for server in self._servers:
             server.shutdown()
             server.server_close()
+            server.drop_connections()
         self._servers = []
 
     @contextlib.contextmanager
@@ -98,8 +124,7 @@ class FakeHub:
 
     @staticmethod
     def _serve(port: int, handler) -> ThreadingHTTPServer:
-        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", port), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server
 
@@ -203,6 +228,8 @@ class FakeHub:
                         return self.repo_info(path[len("/api/models/") :])
                     if self.command == "POST" and path == "/api/repos/create":
                         return self.create_repo()
+                    if self.command == "GET" and path == "/api/agent-harnesses":  # huggingface_hub's user agent
+                        return self.reply_json(200, {"standardEnvVars": [], "harnesses": {}})
                     if self.command == "POST" and path == "/api/validate-yaml":
                         return self.reply_json(200, {"errors": [], "warnings": []})
                     m = WRITE_ROUTE.match(path)
