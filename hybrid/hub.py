@@ -22,6 +22,7 @@ import httpx2  # huggingface_hub's HTTP client (a dependency of huggingface-hub 
 import timm
 from huggingface_hub import CommitOperationAdd, HfApi, constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
 from huggingface_hub.errors import (
+    EntryNotFoundError,
     GatedRepoError,
     HfHubHTTPError,
     HFValidationError,
@@ -177,6 +178,16 @@ def _hub_unreachable(repo_id: str, revision: str | None, token: str | bool | Non
     return None
 
 
+def _offline_reason(repo_id: str, revision: str | None, token: str | bool | None, local_files_only: bool) -> str | None:
+    """Why files must come from the local cache (offline mode, asked, Hub unreachable), or None to go online."""
+    if constants.is_offline_mode():
+        return "offline mode is on (HF_HUB_OFFLINE=1)"
+    if local_files_only:
+        return "local_files_only was asked"
+    problem = _hub_unreachable(repo_id, revision, token)
+    return f"can't reach the Hugging Face Hub at {constants.ENDPOINT} ({problem})" if problem else None
+
+
 def _download(repo_id: str, filename: str, offline_reason: str | None, **kw: Any) -> str:
     try:
         return hf_hub_download(repo_id, filename, library_name="hybrid", **kw)
@@ -217,17 +228,9 @@ def load_from_hub(
     force_download: bool = False,
 ) -> HybridCNNRNN:
     """Hub repo id -> model; from the cache when offline (HF_HUB_OFFLINE=1) or when the Hub is unreachable."""
-    offline_reason = None
-    if constants.is_offline_mode():
-        offline_reason = "offline mode is on (HF_HUB_OFFLINE=1)"
-    elif local_files_only:
-        offline_reason = "local_files_only was asked"
-    else:
-        problem = _hub_unreachable(repo_id, revision, token)
-        if problem:
-            offline_reason = f"can't reach the Hugging Face Hub at {constants.ENDPOINT} ({problem})"
-            if force_download:
-                raise ModelError(f"{offline_reason}: can't download {repo_id!r}")
+    offline_reason = _offline_reason(repo_id, revision, token, local_files_only)
+    if offline_reason and force_download:
+        raise ModelError(f"{offline_reason}: can't download {repo_id!r}")
     kw = dict(
         revision=revision,
         cache_dir=cache_dir,
@@ -251,6 +254,22 @@ def load_model(ref: str | os.PathLike, **kwargs: Any) -> HybridCNNRNN:
         return load_folder(target)
     names = ("revision", "cache_dir", "local_files_only", "token", "force_download")
     return load_from_hub(target, **{k: v for k, v in kwargs.items() if k in names})
+
+
+def read_card(ref: str | os.PathLike, *, revision: str | None = None, token: str | bool | None = None) -> str:
+    """The model card (README.md) text of a folder or Hub repo; "" when it has none or it can't be fetched now."""
+    target = resolve_ref(ref)
+    if isinstance(target, Path):
+        path = target / CARD_NAME
+        return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    offline = _offline_reason(target, revision, token, local_files_only=False) is not None
+    try:
+        path = hf_hub_download(
+            target, CARD_NAME, revision=revision, token=token, local_files_only=offline, library_name="hybrid"
+        )
+    except (HfHubHTTPError, EntryNotFoundError, OfflineModeIsEnabled, httpx2.HTTPError, OSError, ValueError):
+        return ""
+    return Path(path).read_text(encoding="utf-8", errors="replace")
 
 
 # --- model card ------------------------------------------------------------------------------------

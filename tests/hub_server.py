@@ -411,8 +411,8 @@ def _run(req: dict[str, Any]) -> dict[str, Any]:
         if req["cmd"] == "load":
             model = hub.load_model(req["ref"], **req.get("kwargs", {}))
             out |= {"labels": model.labels, "digest": _digest(model), "config": model.config}
-        elif req["cmd"] == "digest":
-            out["digest"] = _digest(hub.load_model(req["ref"]))
+        elif req["cmd"] == "card":
+            out["text"] = hub.read_card(req["ref"])
         elif req["cmd"] == "push":
             out["url"] = hub.push_folder(req["folder"], req["repo_id"], **req.get("kwargs", {}))
         elif req["cmd"] == "mixin_push":

@@ -152,6 +152,19 @@ def test_network_down_fails_fast_and_the_cache_still_works(online, fake_hub, tin
     assert cli["seconds"] < 3
 
 
+def test_model_card_is_read_from_the_hub_or_cache_and_never_blocks(online, fake_hub, tiny_files, tiny_model_dir):
+    fake_hub.add_repo("acme/with-card", tiny_files)
+    card = tiny_files["README.md"].decode()
+    assert ok(online.call("card", ref="acme/with-card"))["text"] == card
+    assert hub.read_card(tiny_model_dir) == card
+    with fake_hub.down():
+        assert ok(online.call("card", ref="acme/with-card"))["text"] == card  # cached
+        answer = ok(online.call("card", ref="acme/never-fetched"))
+        assert answer["text"] == "" and answer["seconds"] < 3
+    fake_hub.add_repo("acme/no-card", {k: v for k, v in tiny_files.items() if k != "README.md"})
+    assert ok(online.call("card", ref="acme/no-card"))["text"] == ""
+
+
 def test_unanswered_request_times_out_quickly(monkeypatch, tmp_path):
     """A Hub that accepts connections but never answers: one HEAD, HF_HUB_ETAG_TIMEOUT, then a clear error."""
     from huggingface_hub import constants
