@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from .model import HybridCNNRNN
 
 CONFIG_NAME, WEIGHTS_NAME, CARD_NAME = "config.json", "model.safetensors", "README.md"
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # https://..., hf://..., file:...
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # https://..., hf://..., file:... (not C:\\)
 _LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN"
 
 
@@ -155,6 +155,12 @@ def load_folder(folder: str | os.PathLike) -> HybridCNNRNN:
 
 
 # --- the Hub ---------------------------------------------------------------------------------------
+def _user_agent() -> dict[str, str]:
+    from . import __version__
+
+    return {"library_name": "hybrid", "library_version": __version__}
+
+
 def _short(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
@@ -190,7 +196,7 @@ def _offline_reason(repo_id: str, revision: str | None, token: str | bool | None
 
 def _download(repo_id: str, filename: str, offline_reason: str | None, **kw: Any) -> str:
     try:
-        return hf_hub_download(repo_id, filename, library_name="hybrid", **kw)
+        return hf_hub_download(repo_id, filename, **_user_agent(), **kw)
     except GatedRepoError as e:
         raise ModelError(f"model {repo_id!r} is gated: accept its conditions on the Hub, then {_LOGIN_HINT}") from e
     except RepositoryNotFoundError as e:
@@ -264,9 +270,8 @@ def read_card(ref: str | os.PathLike, *, revision: str | None = None, token: str
         return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
     offline = _offline_reason(target, revision, token, local_files_only=False) is not None
     try:
-        path = hf_hub_download(
-            target, CARD_NAME, revision=revision, token=token, local_files_only=offline, library_name="hybrid"
-        )
+        kw = dict(revision=revision, token=token, local_files_only=offline)
+        path = hf_hub_download(target, CARD_NAME, **kw, **_user_agent())
     except (HfHubHTTPError, EntryNotFoundError, OfflineModeIsEnabled, httpx2.HTTPError, OSError, ValueError):
         return ""
     return Path(path).read_text(encoding="utf-8", errors="replace")
