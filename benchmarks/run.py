@@ -1,0 +1,422 @@
+"""Speed and memory of the hybrid pipeline on this machine, with VideoMAE-base as the yardstick.
+
+    python benchmarks/run.py [--quick] [--json] [--threads N] [--workdir DIR] [--skip-app] [--skip-long]
+
+Makes its own clips with ffmpeg (a 10 s 720p H.264 clip; 1 min and 60 min 1080p clips made by stream-copy
+concatenation), then measures:
+- clip_latency_s: path -> Prediction with Recognizer (model loaded once, as the app and CLI keep it), median
+  of several runs, with the decode / preprocess / cnn / rnn breakdown; also with the PyTorch engine and bf16.
+- videomae_latency_s: the same clip through transformers' video-classification pipeline with VideoMAE-base
+  (random init, 16 frames, 224 px), same threads; videomae_speedup = videomae / ours.
+- cnn_share: the CNN's part of our clip time.
+- long_video_peak_rss_mb: peak RSS of a fresh process predicting the 60 min 1080p clip (and the 1 min one).
+- stream_fps / stream_latency_ms: per-frame compute of a live path (CNN on one frame + one RNN step).
+- app_request_s: gradio_client round trip for the 10 s clip against `python app.py` (when app.py exists).
+Progress goes to stderr; with --json the last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LABELS = ["hand_shaking", "hugging", "kicking", "pointing", "punching", "pushing"]  # the default model's shape
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-nostdin", *args], check=True)
+
+
+def timed(fn: Callable[[], Any], runs: int, warmup: int = 1) -> tuple[list[float], list[Any]]:
+    """Durations (s) and results of `runs` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times, results = [], []
+    for _ in range(runs):
+        t = time.perf_counter()
+        results.append(fn())
+        times.append(time.perf_counter() - t)
+    return times, results
+
+
+def med(values) -> float:
+    return float(statistics.median(values))
+
+
+# --- inputs ------------------------------------------------------------------------------------------------
+def make_clip_720p(folder: Path) -> Path:
+    """10 s, 1280x720, 30 fps, H.264 (libx264 defaults: preset medium, crf 23, keyframe every 250 frames)."""
+    path = folder / "clip_720p_10s.mp4"
+    if not path.is_file():
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=10",
+               "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))  # fmt: skip
+    return path
+
+
+def make_long_1080p(folder: Path, minutes: int) -> Path:
+    """`minutes` of 1080p30 H.264: one cheap 1 min segment (testsrc, low bitrate) repeated by stream copy."""
+    seg = folder / "seg_1080p_1min.mp4"
+    if not seg.is_file():
+        ffmpeg("-f", "lavfi", "-i", "testsrc=size=1920x1080:rate=30:duration=60", "-c:v", "libx264",
+               "-preset", "ultrafast", "-b:v", "1M", "-pix_fmt", "yuv420p", str(seg))  # fmt: skip
+    if minutes == 1:
+        return seg
+    path = folder / f"long_1080p_{minutes}min.mp4"
+    if not path.is_file():
+        listing = folder / "concat.txt"
+        listing.write_text("".join(f"file '{seg.name}'\n" for _ in range(minutes)))
+        ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(path))
+    return path
+
+
+def bench_model(folder: Path):
+    """(model, model folder, where it came from): the bundled default model, else one of its real shape."""
+    from hybrid import HybridCNNRNN, ModelError
+    from hybrid.hub import default_model_dir, load_model
+
+    try:
+        src = default_model_dir()
+        return load_model(str(src)), src, f"bundled: {src.relative_to(ROOT) if src.is_relative_to(ROOT) else src}"
+    except ModelError:
+        pass
+    import torch
+
+    torch.manual_seed(0)
+    model = HybridCNNRNN(labels=LABELS, backbone_pretrained="imagenet-package", num_frames=16)
+    out = folder / "model"
+    model.save_pretrained(out)
+    return model, out, "stand-in: Lite0 ImageNet backbone + random GRU head, 16 frames of 224x224"
+
+
+# --- ours --------------------------------------------------------------------------------------------------
+def bench_ours(model, clip: Path, runs: int, engine: str, precision: str) -> dict[str, Any]:
+    from hybrid.pipeline import Recognizer
+
+    rec = Recognizer(model, engine=engine, precision=precision)
+    times, preds = timed(lambda: rec(clip), runs)
+    parts = {k: round(med(p.timings_ms[k] for p in preds), 1) for k in ("decode", "preprocess", "cnn", "rnn")}
+    total = med(p.timings_ms["total"] for p in preds)
+    parts["other"] = round(total - sum(parts.values()), 1)
+    return {
+        "engine": rec.engine.name,
+        "precision": rec.engine.precision,
+        "latency_s": round(med(times), 4),
+        "latency_min_s": round(min(times), 4),
+        "cnn_share": round(parts["cnn"] / total, 3),
+        "breakdown_ms": parts,
+        "sampling": preds[-1].video["sampling"],
+        "label": preds[-1].label,
+    }
+
+
+def bench_cnn_engines(model, clip: Path, runs: int) -> dict[str, float]:
+    """The CNN alone on the clip's 16 preprocessed frames, every engine side by side (ms, median)."""
+    import torch
+
+    from hybrid.runtime import cached_onnx, make_engine
+    from hybrid.transforms import preprocess
+    from hybrid.video import read_clip
+
+    x = preprocess(read_clip(clip, model.num_frames).frames, model.config)
+    out = {}
+    with torch.inference_mode():
+        for name, engine, precision in [("torch_fp32", "torch", "fp32"), ("openvino_fp32", "openvino", "fp32"),
+                                        ("openvino_bf16", "openvino", "bf16")]:  # fmt: skip
+            e = make_engine(model, engine, precision)
+            out[name] = round(med(timed(lambda e=e: e.frame_maps(x), runs)[0]) * 1000, 1)
+    try:  # ONNX Runtime on the same exported graph, when it is installed (benchmarks/requirements.txt)
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads = torch.get_num_threads(), 1
+        sess = ort.InferenceSession(str(cached_onnx(model)), so, providers=["CPUExecutionProvider"])
+        nhwc = x.permute(0, 2, 3, 1).contiguous().numpy()
+        out["onnxruntime_fp32"] = round(med(timed(lambda: sess.run(None, {"frames": nhwc}), runs)[0]) * 1000, 1)
+    except ImportError:
+        pass
+    return out
+
+
+def bench_stream(model, clip: Path, frames: int, engine: str, precision: str) -> dict[str, float]:
+    """Live-path compute per frame: one decoded 720p frame -> preprocess -> CNN (batch 1) -> one RNN step."""
+    import cv2
+    import torch
+
+    from hybrid.runtime import make_engine
+    from hybrid.transforms import preprocess
+
+    cap = cv2.VideoCapture(str(clip))
+    raw = []
+    while len(raw) < frames:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        raw.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    model.eval().to(memory_format=torch.channels_last)
+    e = make_engine(model, engine, precision)
+    state, times = None, []
+    with torch.inference_mode():
+        for i, rgb in enumerate(raw):
+            t = time.perf_counter()
+            feat = model.pool_frames(e.frame_maps(preprocess(rgb[None], model.config)))
+            _, state = model.step(feat, state)
+            if i >= 3:  # the first few warm up
+                times.append(time.perf_counter() - t)
+    return {"stream_latency_ms": round(med(times) * 1000, 1), "stream_fps": round(len(times) / sum(times), 1)}
+
+
+# --- VideoMAE ----------------------------------------------------------------------------------------------
+def bench_videomae(clip: Path, runs: int) -> dict[str, Any]:
+    """transformers' video-classification pipeline, VideoMAE-base shape, random weights (speed only)."""
+    import torch
+    import transformers
+    from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMAEImageProcessor, pipeline
+
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(0)
+    cfg = VideoMAEConfig(num_labels=6, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)})
+    model = VideoMAEForVideoClassification(cfg).eval()
+    pipe = pipeline("video-classification", model=model, image_processor=VideoMAEImageProcessor(), device="cpu")
+    times, _ = timed(lambda: pipe(str(clip)), runs)
+    x = torch.randn(1, cfg.num_frames, 3, cfg.image_size, cfg.image_size)
+    with torch.inference_mode():
+        fwd, _ = timed(lambda: model(pixel_values=x), max(1, runs // 2))
+    return {
+        "videomae_latency_s": round(med(times), 4),
+        "videomae_forward_s": round(med(fwd), 4),
+        "videomae_params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
+        "transformers": transformers.__version__,
+    }
+
+
+# --- memory on long videos (fresh processes) ---------------------------------------------------------------
+def child_predict(video: str, model_dir: str, threads: int) -> None:
+    """Runs in a fresh process: load, predict once, print one JSON line."""
+    import resource
+
+    import torch
+
+    torch.set_num_threads(threads)
+    from hybrid.pipeline import Recognizer
+
+    rec = Recognizer(model_dir)
+    loaded_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    pred = rec(video)
+    print(json.dumps({"latency_s": time.perf_counter() - t, "loaded_rss_mb": loaded_kb / 1024,
+                      "timings_ms": pred.timings_ms, "frames": pred.video["total_frames"]}))  # fmt: skip
+
+
+def measure_rss(video: Path, model_dir: Path, threads: int) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child-predict", str(video), "--model", str(model_dir)]
+    cmd += ["--threads", str(threads)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"predict on {video.name} failed with status {proc.returncode}")
+    info = json.loads(out.strip().splitlines()[-1])
+    return {
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "rss_after_load_mb": round(info["loaded_rss_mb"], 1),
+        "latency_s": round(info["latency_s"], 3),
+        "total_frames": info["frames"],
+        "decode_ms": round(info["timings_ms"]["decode"], 1),
+    }
+
+
+# --- the app over HTTP -------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with status {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"app.py did not listen on port {port} within {timeout:.0f} s")
+
+
+def bench_app(clip: Path, model_dir: Path, folder: Path, runs: int) -> dict[str, Any]:
+    """Median gradio_client round trip for the clip; every request uploads a byte-different copy of it
+    (same video, another title tag) so the app's per-file result cache can't answer from memory."""
+    from gradio_client import Client, handle_file
+
+    copies = []
+    for i in range(runs + 1):
+        copy = folder / f"app_clip_{i}.mp4"
+        ffmpeg("-i", str(clip), "-c", "copy", "-metadata", f"title=request {i}", str(copy))
+        copies.append(copy)
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "HYBRID_MODEL": str(model_dir), "GRADIO_TEMP_DIR": str(folder / "gradio"),
+           "GRADIO_ANALYTICS_ENABLED": "0"}  # fmt: skip
+    with open(folder / "app.log", "w") as app_log:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=app_log, stderr=app_log)
+    try:
+        wait_for_port(port, proc, timeout=240)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False, analytics_enabled=False)
+        times = []
+        for copy in copies:
+            t = time.perf_counter()
+            client.predict(handle_file(str(copy)), api_name="/predict")
+            times.append(time.perf_counter() - t)
+        # the first request also loads the model
+        return {"app_request_s": round(med(times[1:]), 3), "app_first_request_s": round(times[0], 3)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+# --- main --------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer repeats (well under 10 minutes on 2 cores)")
+    p.add_argument("--json", action="store_true", help="end with one JSON line of all figures")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--workdir", type=Path, default=None, help="keep generated clips here (default: a temp dir)")
+    p.add_argument("--long-minutes", type=int, default=60)
+    p.add_argument("--skip-long", action="store_true")
+    p.add_argument("--skip-app", action="store_true")
+    p.add_argument("--skip-videomae", action="store_true")
+    p.add_argument("--child-predict", help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child_predict:
+        child_predict(args.child_predict, args.model, args.threads)
+        return 0
+    if not shutil.which("ffmpeg"):
+        print("error: ffmpeg is needed to make the benchmark clips", file=sys.stderr)
+        return 2
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    runs, vm_runs = (7, 3) if args.quick else (15, 5)
+    tmp = None if args.workdir else tempfile.TemporaryDirectory(prefix="hybrid-bench-")
+    folder = args.workdir or Path(tmp.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    res: dict[str, Any] = {}
+    try:
+        log("making the 10 s 720p clip")
+        clip = make_clip_720p(folder)
+        model, model_dir, model_src = bench_model(folder)
+        res["model"] = model_src
+        res["clip"] = {"file": "testsrc2 1280x720 30 fps 10 s H.264 (libx264 defaults)",
+                       "mbps": round(clip.stat().st_size * 8 / 10 / 1e6, 2)}  # fmt: skip
+
+        log("ours: default engine, PyTorch engine, bf16")
+        ours = bench_ours(model, clip, runs, "auto", "fp32")
+        torch_ref = bench_ours(model, clip, runs, "torch", "fp32")
+        bf16 = bench_ours(model, clip, runs, "openvino", "bf16")
+        res.update(clip_latency_s=ours["latency_s"], cnn_share=ours["cnn_share"], breakdown_ms=ours["breakdown_ms"])
+        res["ours"] = {"default": ours, "torch": torch_ref, "openvino_bf16": bf16}
+        log("CNN engines side by side")
+        res["cnn_engines_ms_16_frames"] = bench_cnn_engines(model, clip, runs)
+
+        if not args.skip_videomae:
+            log("VideoMAE-base through the transformers pipeline")
+            res.update(bench_videomae(clip, vm_runs))
+            res["videomae_speedup"] = round(res["videomae_latency_s"] / ours["latency_s"], 2)
+            res["videomae_speedup_torch"] = round(res["videomae_latency_s"] / torch_ref["latency_s"], 2)
+            res["videomae_speedup_bf16"] = round(res["videomae_latency_s"] / bf16["latency_s"], 2)
+
+        log("live-path compute per frame")
+        res.update(bench_stream(model, clip, 40 if args.quick else 90, "auto", "fp32"))
+        res["stream_note"] = "per-frame compute (preprocess + CNN on 1 frame + model.step), no UI/transport"
+
+        res["long_video_peak_rss_mb"] = None
+        if not args.skip_long:
+            log("1 min and long 1080p clips (fresh processes)")
+            short = measure_rss(make_long_1080p(folder, 1), model_dir, args.threads)
+            long = measure_rss(make_long_1080p(folder, args.long_minutes), model_dir, args.threads)
+            res["long_video"] = {"1min": short, f"{args.long_minutes}min": long}
+            res["long_video_peak_rss_mb"] = long["peak_rss_mb"]
+
+        res["app_request_s"] = None
+        if args.skip_app:
+            res["app_note"] = "skipped (--skip-app)"
+        elif not (ROOT / "app.py").is_file():
+            res["app_note"] = "no app.py yet"
+        else:
+            log("app.py over gradio_client")
+            try:
+                res.update(bench_app(clip, model_dir, folder, 3 if args.quick else 5))
+            except Exception as e:  # noqa: BLE001 - report it, keep the other figures
+                res["app_note"] = f"failed: {type(e).__name__}: {e}"
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+    import openvino
+
+    res["env"] = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu_name(),
+        "cpus": os.cpu_count(),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "openvino": openvino.__version__.split("-")[0],
+        "quick": args.quick,
+        "bench_s": round(time.perf_counter() - started, 1),
+    }
+    res["goals"] = {
+        "clip_latency_s<=0.5": res["clip_latency_s"] <= 0.5,
+        "videomae_speedup>=20": bool(res.get("videomae_speedup")) and res["videomae_speedup"] >= 20,
+        "cnn_share>=0.8": res["cnn_share"] >= 0.8,
+        "long_video_peak_rss_mb<=1200": res["long_video_peak_rss_mb"] is not None
+        and res["long_video_peak_rss_mb"] <= 1200,
+    }
+    if args.json:
+        print(json.dumps(res))
+    else:
+        print(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
