@@ -1,0 +1,259 @@
+"""The hybrid demo: drop or record a clip -> what the CNN saw in each frame, how the RNN decided, the action.
+
+Layout and event wiring only; the work is in hybrid/app_logic.py (handlers) and hybrid/viz.py (pictures).
+
+    python app.py [--examples DIR]     # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT)
+
+Environment: HYBRID_MODEL (a model folder to offer first), HYBRID_EXAMPLES (a folder of example clips),
+HYBRID_MAX_DURATION_S (default 60), HYBRID_MAX_FILE_MB (default 100).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import signal
+from pathlib import Path
+
+import gradio as gr
+
+from hybrid import app_logic as logic
+
+TITLE = "hybrid — see what a CNN saw and how an RNN decided"
+
+HEADER = """
+<div id="hero">
+  <h1>What's happening in this clip?</h1>
+  <p>Drop or record a short video. A <b>CNN</b> looks at a handful of frames spread over the clip, one at a
+  time, and turns each into a feature vector; an <b>RNN</b> reads those vectors in order and names the action.
+  Below the answer you see both halves at work.</p>
+  <div class="flow"><span>frames</span><i>→</i><span>CNN per frame</span><i>→</i><span>feature vectors</span>
+  <i>→</i><span>RNN over time</span><i>→</i><span class="end">action</span></div>
+</div>
+"""
+
+IDLE = """#### Drop a clip, record one, or pick an example
+You get:
+1. **the action** and the model's top 5,
+2. **what the CNN saw**: each sampled frame with a heat map and the things it recognises,
+3. **how the RNN decided**: its belief after every frame, and when it made up its mind.
+"""
+
+CSS = """
+#hero {text-align: center; padding: 14px 8px 4px;}
+#hero h1 {font-size: 2rem; margin: 0 0 6px;}
+#hero p {max-width: 760px; margin: 0 auto 10px; color: var(--body-text-color-subdued); font-size: 1rem;}
+#hero .flow {display: flex; flex-wrap: wrap; justify-content: center; gap: 6px; align-items: center;}
+#hero .flow span {background: var(--block-background-fill); border: 1px solid var(--border-color-primary);
+  border-radius: 999px; padding: 2px 10px; font-size: .88rem; white-space: nowrap;}
+#hero .flow span.end {border-color: #e8590c; color: #e8590c; font-weight: 600;}
+#hero .flow i {font-style: normal; color: var(--body-text-color-subdued);}
+#verdict h2 {font-size: 2.2rem; margin: 2px 0 4px; color: #e8590c; overflow-wrap: anywhere;}
+#timings {font-size: .85rem; color: var(--body-text-color-subdued);}
+.note {color: var(--body-text-color-subdued); font-size: .92rem;}
+#frames, #frames .wrap, #frames .gallery-container, #frames .grid-wrap {height: auto !important;
+  min-height: 0 !important; max-height: none !important;}
+#features img, #belief img {max-width: 100%; height: auto;}
+footer {display: none !important;}
+@media (max-width: 640px) {
+  #hero h1 {font-size: 1.45rem;}
+  #hero p {font-size: .92rem;}
+  #verdict h2 {font-size: 1.7rem;}
+  #frames .grid-container {grid-template-columns: repeat(4, minmax(0, 1fr)) !important;}
+  #frames .caption-label {display: none;}
+}
+"""
+
+
+def predict(video: str | None, model: str | None, repo_id: str | None, overlay: str, progress=gr.Progress()):
+    """Name the action in a video with a Hybrid CNN-RNN model.
+
+    Args:
+        video: the video file (mp4, webm, avi, mkv, mov...).
+        model: name of a bundled model (see the Model picker).
+        repo_id: a Hugging Face repo id (owner/name) of a hybrid model; overrides `model` when not empty.
+        overlay: which heat map to draw on the frames (Grad-CAM for the answer, or CNN activation).
+
+    Returns:
+        verdict (markdown), top-5 {label: probability}, frames with heat maps (and captions), frames x
+        features plot, belief-per-RNN-step plot, timings (markdown), and a JSON dict with every number.
+    """
+    try:
+        out = logic.classify(video, model, repo_id, overlay, progress=lambda f, d: progress(f, desc=d))
+    except logic.AppError as e:
+        raise gr.Error(e.message, title=e.title, print_exception=False) from e
+    return out.verdict, out.label, out.gallery, out.features, out.belief, out.timings, out.details
+
+
+def redraw_frames(video: str | None, model: str | None, repo_id: str | None, overlay: str):
+    """Switch the heat map on the frames of the last result without running the model again."""
+    items = logic.redraw(video, model, repo_id, overlay)
+    return gr.skip() if items is None else items
+
+
+def fix_preview(video: str | None):
+    """After a successful run: swap an upload the browser can't play (avi, HEVC...) for a small H.264 copy."""
+    preview = logic.browser_preview(video)
+    return gr.skip() if preview is None else preview
+
+
+def show_failure(video: str | None):
+    """After a failed run: the reason stays in the answer panel (the toast fades), stale results go away."""
+    return logic.failure_markdown(video), gr.Column(visible=False), gr.Column(visible=False)
+
+
+def show_results():
+    return gr.Column(visible=True), gr.Column(visible=True)
+
+
+def on_clear(video: str | None):
+    """Clearing the clip brings back the idle page (results appear only after a successful run)."""
+    if video is not None:
+        return gr.skip(), gr.skip(), gr.skip()
+    return IDLE, gr.Column(visible=False), gr.Column(visible=False)
+
+
+def show_card(model: str | None, repo_id: str | None) -> str:
+    try:
+        return logic.model_card(model, repo_id)
+    except logic.AppError as e:
+        gr.Warning(e.message, title=e.title)
+        return f"### ⚠️ {e.title}\n{e.message}"
+
+
+def clip_tab(model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) -> None:
+    """Tab 1: classify an uploaded or recorded clip."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5, min_width=320):
+            video = gr.Video(
+                label="Your clip: drop a file or record with the webcam",
+                sources=["upload", "webcam"],
+                include_audio=True,  # keep uploads as they are (no re-encode before the model reads them)
+                height=340,
+                elem_id="video-in",
+            )
+            overlay = gr.Radio(
+                list(logic.OVERLAYS), value=logic.OVERLAY_GRADCAM, label="Heat map on the frames", elem_id="overlay"
+            )
+            run = gr.Button("Classify", variant="primary", elem_id="run")
+        with gr.Column(scale=4, min_width=300):
+            verdict = gr.Markdown(IDLE, elem_id="verdict")
+            with gr.Column(visible=False) as answer_box:
+                label = gr.Label(num_top_classes=5, label="Top 5", show_heading=False, elem_id="answer")
+                timings = gr.Markdown("", elem_id="timings")
+    with gr.Column(visible=False) as results_box:
+        gr.Markdown("### What the CNN saw")
+        gr.Markdown(
+            "Every sampled frame, warm where the picture drove the answer (or, switched above, where the "
+            "CNN's last layer fired most), with its time in the clip and the ImageNet things the backbone "
+            "recognises in it (click a frame to enlarge). Below: how the frames' feature vectors change.",
+            elem_classes="note",
+        )
+        gallery = gr.Gallery(
+            label="Sampled frames", show_label=False, columns=8, object_fit="contain", preview=False, elem_id="frames"
+        )
+        features = gr.Plot(label="Frames × features", show_label=False, format="png", elem_id="features")
+        gr.Markdown("### How the RNN decided")
+        gr.Markdown(
+            "The probability of each action after every RNN step (one step per sampled frame): you can see "
+            "when the model made up its mind. Grey bars: how much each frame weighs in the final answer.",
+            elem_classes="note",
+        )
+        belief = gr.Plot(label="Belief after every step", show_label=False, format="png", elem_id="belief")
+        with gr.Accordion("All numbers (JSON)", open=False):
+            details = gr.JSON(label="Result", elem_id="details")
+
+    inputs = [video, model, repo_id, overlay]
+    outputs = [verdict, label, gallery, features, belief, timings, details]
+    run_event = gr.on(
+        [run.click, video.upload, video.stop_recording],
+        predict,
+        inputs=inputs,
+        outputs=outputs,
+        api_name="predict",
+        concurrency_limit=1,  # CPU-bound: one clip at a time, the queue holds the rest
+        concurrency_id="model",
+    )
+    boxes = [answer_box, results_box]
+    run_event.success(show_results, None, boxes, api_visibility="private", show_progress="hidden").then(
+        fix_preview, video, video, api_visibility="private", show_progress="hidden"
+    )
+    run_event.failure(show_failure, video, [verdict, *boxes], api_visibility="private", show_progress="hidden")
+    video.change(on_clear, video, [verdict, *boxes], api_visibility="private", show_progress="hidden")
+    overlay.change(redraw_frames, inputs, gallery, api_visibility="private", show_progress="hidden")
+
+    clips = logic.example_videos(examples_dir)
+    default = logic.default_choice()
+    if clips and default:
+        examples = gr.Examples(
+            [[str(p), default, "", logic.OVERLAY_GRADCAM] for p in clips],
+            inputs=inputs,
+            outputs=outputs,
+            fn=predict,
+            cache_examples=True,
+            cache_mode="lazy",
+            visible_columns=[0],
+            example_labels=[p.name for p in clips],
+            label="Examples (click one)",
+        )
+        if examples.cache_event is not None:
+            examples.cache_event.success(show_results, None, boxes, api_visibility="private", show_progress="hidden")
+
+
+def card_tab(model: gr.Dropdown, repo_id: gr.Textbox, demo: gr.Blocks) -> None:
+    """Tab 2: the selected model's card — the classes it knows, its metrics and limits as documented."""
+    card = gr.Markdown("_Loading the model card..._", elem_id="card")
+    for trigger in (demo.load, model.change, repo_id.submit):
+        trigger(show_card, [model, repo_id], card, api_visibility="private", concurrency_id="card")
+
+
+def build_demo(examples_dir: str | None = None) -> gr.Blocks:
+    with gr.Blocks(title=TITLE, delete_cache=(600, 3600), analytics_enabled=False) as demo:
+        gr.HTML(HEADER)
+        with gr.Row(equal_height=True):
+            choices = list(logic.bundled_models())
+            model = gr.Dropdown(
+                choices, value=logic.default_choice(), label="Model", scale=1, min_width=200, elem_id="model",
+                info="Bundled with this app",
+            )  # fmt: skip
+            repo_id = gr.Textbox(
+                label="…or a Hugging Face repo id", placeholder="owner/name (press Enter to load)", scale=1,
+                min_width=200, elem_id="repo", info="Any hybrid model on the Hub; loaded once, then cached",
+            )  # fmt: skip
+        with gr.Tabs():  # later tabs (live webcam, long-video timeline) slot in here
+            with gr.Tab("Classify a clip", id="clip"):
+                clip_tab(model, repo_id, examples_dir)
+            with gr.Tab("Model card", id="card"):
+                card_tab(model, repo_id, demo)
+    demo.queue(max_size=32, default_concurrency_limit=2)
+    return demo
+
+
+def launch_kwargs() -> dict:
+    """Security and limits: uploads capped, no extra served paths, MCP where gradio[mcp] is installed."""
+    return dict(
+        max_file_size=f"{int(logic.MAX_FILE_MB)}mb",
+        allowed_paths=[],
+        mcp_server=importlib.util.find_spec("mcp") is not None,
+        theme=gr.themes.Soft(primary_hue="orange", secondary_hue="blue"),
+        css=CSS,
+    )
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM -> the same clean shutdown as Ctrl-C (Gradio then deletes the files it created)."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", metavar="DIR", default=None, help="a folder of example clips to offer")
+    args = parser.parse_args(argv)
+    if args.examples and not Path(args.examples).is_dir():
+        parser.error(f"--examples: {args.examples} is not a folder")
+    signal.signal(signal.SIGTERM, _interrupt)
+    build_demo(args.examples).launch(**launch_kwargs())
+
+
+if __name__ == "__main__":
+    main()

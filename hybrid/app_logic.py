@@ -1,0 +1,483 @@
+"""What the Gradio app does, as plain functions (app.py only wires these to components; tests call them).
+
+- Models: the bundled folders under assets/models (plus $HYBRID_MODEL), or a Hub repo id typed by the user
+  (validated: never a local path, never a URL); loaded once and kept in a small cache.
+- classify(): an uploaded video -> everything the page shows (top-5, frames with heat maps and ImageNet
+  concepts, frames x features map, belief after every RNN step, timings) plus a JSON-friendly dict.
+- Errors the library expects (VideoError, ModelError) become AppError with the library's own message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import viz
+from .errors import HybridError, ModelError, VideoError
+from .hub import CARD_NAME, CONFIG_NAME, default_model_dir
+from .model import HybridCNNRNN
+from .pipeline import Prediction, Recognizer
+from .video import VideoLimits, read_clip
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = ROOT / "assets" / "models"
+EXAMPLES_DIR = ROOT / "assets" / "examples"
+VIDEO_EXTS = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv", ".gif")
+
+OVERLAY_GRADCAM = "Evidence for the answer (Grad-CAM)"
+OVERLAY_ACTIVATION = "Where the CNN fired (activation)"
+OVERLAYS = (OVERLAY_GRADCAM, OVERLAY_ACTIVATION)
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+MAX_DURATION_S = _env_float("HYBRID_MAX_DURATION_S", 60.0)  # longer clips are refused
+MAX_FILE_MB = _env_float("HYBRID_MAX_FILE_MB", 100.0)  # upload cap (Gradio max_file_size and the reader)
+LIMITS = VideoLimits(max_duration_s=MAX_DURATION_S, max_side=4096, max_bytes=int(MAX_FILE_MB * 1e6))
+
+
+class AppError(Exception):
+    """A failure to show a person as it is: a title and a message (app.py raises it as gr.Error)."""
+
+    def __init__(self, title: str, message: str):
+        super().__init__(message)
+        self.title, self.message = title, message
+
+
+# --- models -----------------------------------------------------------------------------------------
+def bundled_models() -> dict[str, Path]:
+    """Picker name -> model folder: every assets/models/<name>/ with a config.json, and $HYBRID_MODEL."""
+    found: dict[str, Path] = {}
+    env = os.environ.get("HYBRID_MODEL", "").strip()
+    if env and (Path(env) / CONFIG_NAME).is_file():
+        found[Path(env).resolve().name] = Path(env).resolve()
+    if MODELS_DIR.is_dir():
+        for p in sorted(MODELS_DIR.iterdir()):
+            if (p / CONFIG_NAME).is_file():
+                found.setdefault(p.name, p.resolve())
+    return found
+
+
+def default_choice() -> str | None:
+    """The picker's initial value: the model the CLI would use, when it is a folder we know."""
+    models = bundled_models()
+    try:
+        default = default_model_dir().resolve()
+    except ModelError:
+        default = None
+    for name, folder in models.items():
+        if folder == default:
+            return name
+    return next(iter(models), None)
+
+
+# "name" or "owner/name": letters, digits, - _ . ; no "--" or "..", no leading/trailing "-" or "."
+_REPO_ID = re.compile(r"^(?:[A-Za-z0-9](?:[\w.-]{0,94}[\w])?/)?[A-Za-z0-9](?:[\w.-]{0,94}[\w])?$", re.ASCII)
+
+
+def validate_repo_id(text: str) -> str:
+    """A Hub repo id typed by a person, or AppError. Local paths and URLs are refused on purpose."""
+    ref = (text or "").strip()
+    if not _REPO_ID.match(ref) or ".." in ref or "--" in ref:
+        raise AppError(
+            "Not a Hub repo id",
+            f"{ref!r} is not a Hugging Face repo id. Type it as owner/name (letters, digits, - _ .), "
+            "without https:// or a local path.",
+        )
+    if (Path.cwd() / ref).exists():  # the loader would read a same-named local folder: refuse the ambiguity
+        raise AppError("Not a Hub repo id", f"{ref!r} names a local path here; only Hub repo ids are accepted.")
+    return ref
+
+
+def resolve_model(choice: str | None, repo_id: str | None) -> tuple[str, str]:
+    """(cache key, reference for from_pretrained): a typed repo id wins over the picker."""
+    if repo_id and repo_id.strip():
+        ref = validate_repo_id(repo_id)
+        return f"hub:{ref}", ref
+    models = bundled_models()
+    if choice in models:
+        return f"dir:{models[choice]}", str(models[choice])
+    if not models:
+        raise AppError("No model", "No bundled model was found under assets/models; type a Hub repo id instead.")
+    raise AppError("Unknown model", f"{choice!r} is not one of the bundled models ({', '.join(models)}).")
+
+
+class ModelCache:
+    """Recognizers by key, least recently used dropped past `size`; one load at a time."""
+
+    def __init__(self, size: int = 3):
+        self.size = size
+        self._items: OrderedDict[str, Recognizer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, ref: str) -> tuple[Recognizer, float]:
+        """(recognizer, seconds spent loading: 0 when it was cached)."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key], 0.0
+            t0 = time.perf_counter()
+            try:
+                model = HybridCNNRNN.from_pretrained(ref)
+            except ModelError as e:
+                raise AppError("Can't load this model", str(e)) from e
+            rec = Recognizer(model, limits=LIMITS)
+            self._items[key] = rec
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+            return rec, time.perf_counter() - t0
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+MODELS = ModelCache()
+
+
+def _strip_front_matter(text: str) -> str:
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        if end != -1:
+            return text[end + 4 :].lstrip("\n")
+    return text
+
+
+def _card_text(key: str, ref: str) -> str:
+    if key.startswith("dir:"):
+        path = Path(ref) / CARD_NAME
+        return path.read_text(encoding="utf-8") if path.is_file() else ""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(ref, CARD_NAME)).read_text(encoding="utf-8")
+    except Exception:  # noqa: BLE001 - a repo without a card is still a model
+        return ""
+
+
+def model_card(choice: str | None, repo_id: str | None) -> str:
+    """Markdown for the model tab: what it knows (classes, frames, input size) and its card as written."""
+    key, ref = resolve_model(choice, repo_id)
+    rec, _ = MODELS.get(key, ref)
+    m, c = rec.model, rec.model.config
+    rnn = f"{'bi-' if c.get('bidirectional') else ''}{str(c.get('rnn_type', 'gru')).upper()}"
+    head = [
+        f"### {ref if key.startswith('hub:') else Path(ref).name}",
+        f"**Knows {len(m.labels)} actions:** " + " · ".join(f"`{x}`" for x in m.labels),
+        "",
+        f"**Reads** {m.num_frames} frames spread over the clip, each {m.image_size[1]}×{m.image_size[0]} px "
+        f"({m.resize_mode}) · **CNN** `{c.get('backbone')}` · **RNN** {rnn} ({c.get('hidden_size')} units, "
+        f"{c.get('temporal_pool')} pooling)",
+        "",
+        "---",
+    ]
+    body = _strip_front_matter(_card_text(key, ref)).strip()
+    if not body:
+        body = "_This model has no card (README.md): no training data, metrics or limits are documented._"
+    return "\n".join(head) + "\n\n" + body
+
+
+# --- explaining a prediction --------------------------------------------------------------------------
+def grad_cam(model: HybridCNNRNN, fmap: torch.Tensor, class_index: int) -> np.ndarray:
+    """Grad-CAM of the clip's class logit on every frame's last CNN map: [T,C,h,w] -> [T,h,w] in [0,1].
+
+    Gradients flow only through the pooling and the RNN head (cheap). One scale for the whole clip, so a
+    frame that barely moved the decision stays dark.
+    """
+    with torch.enable_grad():
+        f = fmap.detach().clone().float().requires_grad_(True)  # clone: a normal tensor, not an inference one
+        out = model.forward_head(model.pool_frames(f)[None])
+        out.logits[0, class_index].backward()
+    weights = f.grad.mean((2, 3), keepdim=True)  # [T,C,1,1]
+    cam = torch.relu((weights * f.detach()).sum(1))  # [T,h,w]
+    return (cam / cam.max().clamp_min(1e-12)).numpy()
+
+
+@dataclass
+class Result:
+    """One classified clip: the prediction and the per-frame maps for both overlays."""
+
+    pred: Prediction
+    cams: np.ndarray  # [T,h,w] Grad-CAM for the answer
+    config: dict[str, Any]
+    model_ref: str
+    load_s: float
+
+
+class ResultCache:
+    """Recent results by (file, model), so switching the overlay redraws without re-running the model."""
+
+    def __init__(self, size: int = 6):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    @staticmethod
+    def key(path: str, model_key: str) -> tuple:
+        st = os.stat(path)
+        return (os.path.abspath(path), st.st_size, st.st_mtime_ns, model_key)
+
+    def get(self, key: tuple) -> Result | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+            return self._items.get(key)
+
+    def put(self, key: tuple, value: Result) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+RESULTS = ResultCache()
+_RUN_LOCK = threading.Lock()  # one clip through the CNN at a time: CPU-bound, and engines need not be thread-safe
+
+Progress = Callable[[float, str], Any]
+
+
+def run_model(video_path: str, choice: str | None, repo_id: str | None, progress: Progress | None = None) -> Result:
+    """Decode, CNN, RNN, explain (cached per file and model). Raises AppError."""
+    say = progress or (lambda frac, desc: None)
+    if not video_path:
+        raise AppError("No video", "Drop a video file in the box or record one with the webcam first.")
+    video_path = original_of(video_path)
+    key, ref = resolve_model(choice, repo_id)
+    try:
+        cache_key = RESULTS.key(video_path, key)
+    except OSError as e:
+        raise AppError("Can't read this video", f"{Path(video_path).name}: no such file") from e
+    hit = RESULTS.get(cache_key)
+    if hit is not None:
+        return hit
+    say(0.05, "Loading the model")
+    rec, load_s = MODELS.get(key, ref)
+    model = rec.model
+    try:
+        say(0.2, "Decoding and sampling frames")
+        t0 = time.perf_counter()
+        clip = read_clip(video_path, model.num_frames, limits=rec.limits)
+        decode_ms = (time.perf_counter() - t0) * 1000
+        say(0.55, f"CNN on {len(clip.indices)} frames, then the RNN")
+        with _RUN_LOCK:
+            pred = rec.predict_clip(clip, topk=5, explain=True)
+            say(0.85, "Explaining the answer")
+            cams = grad_cam(model, pred.fmap, model.labels.index(pred.label))
+        pred.fmap = None  # [T,C',h,w]: not needed any more, don't keep it in the result cache
+    except VideoError as e:
+        raise AppError("Can't use this video", str(e)) from e
+    except HybridError as e:
+        raise AppError("Something is wrong with this model", str(e)) from e
+    pred.timings_ms = {"decode": decode_ms, **pred.timings_ms}
+    pred.timings_ms["total"] += decode_ms
+    result = Result(pred, cams, model.config, ref, load_s)
+    RESULTS.put(cache_key, result)
+    return result
+
+
+# --- what the page shows ------------------------------------------------------------------------------
+def gallery_items(result: Result, overlay: str = OVERLAY_GRADCAM) -> list[tuple[np.ndarray, str]]:
+    """(image, caption) per sampled frame: the frame under a heat map, its time, the top ImageNet concepts."""
+    p, c = result.pred, result.config
+    maps = p.heatmaps if overlay == OVERLAY_ACTIVATION else result.cams
+    items = []
+    for i, frame in enumerate(p.frames):
+        heat = viz.heat_on_frame(maps[i], frame.shape[:2], c["image_size"], c.get("resize_mode", "squash"))
+        img = viz.badge(viz.overlay(frame, heat), f"{p.timestamps_s[i]:.2f} s")
+        concepts = p.concepts[i] if i < len(p.concepts) else []
+        items.append((img, viz.frame_caption(p.timestamps_s[i], concepts)))
+    return items
+
+
+def label_value(pred: Prediction) -> dict[str, float]:
+    """gr.Label value: top-5 classes and their probabilities."""
+    return {label: float(score) for label, score in pred.topk}
+
+
+def verdict_markdown(result: Result) -> str:
+    """One sentence: the answer, how sure, and when the RNN settled on it."""
+    p = result.pred
+    T = len(p.indices)
+    d = viz.decision_step(p.step_probs)
+    when = (
+        "only at the last frame"
+        if d == T - 1 and T > 1
+        else f"from frame {d + 1} of {T} on ({p.timestamps_s[d]:.1f} s into the clip)"
+        if d > 0
+        else "from the first frame on"
+    )
+    runner = f"; next: **{p.topk[1][0]}** {p.topk[1][1]:.0%}" if len(p.topk) > 1 else ""
+    return f"## {p.label} — {p.score:.0%}\nThe RNN settled on this {when}{runner}."
+
+
+def timings_markdown(result: Result) -> str:
+    """'decode 120 ms · CNN 410 ms · RNN 3 ms · total 0.6 s' plus what was read."""
+    t, v = result.pred.timings_ms, result.pred.video
+    parts = [f"decode {t['decode']:.0f} ms", f"CNN {t['preprocess'] + t['cnn']:.0f} ms", f"RNN {t['rnn']:.0f} ms"]
+    parts.append(f"total {t['total'] / 1000:.2f} s")
+    if result.load_s:
+        parts.append(f"model load {result.load_s:.1f} s (first use)")
+    clip = (
+        f"{len(result.pred.indices)} frames sampled from {v['total_frames']} ({v['width']}×{v['height']}, "
+        f"{v['duration_s']:.1f} s, {v['fps']:.0f} fps, {v['codec']})"
+    )
+    return "**Time:** " + " · ".join(parts) + "  \n**Read:** " + clip
+
+
+def details(result: Result) -> dict[str, Any]:
+    """JSON-friendly result: the CLI's --json --detail keys plus the model used."""
+    out = result.pred.to_dict(detail=True)
+    out["model"] = result.model_ref if not Path(result.model_ref).is_absolute() else Path(result.model_ref).name
+    return out
+
+
+@dataclass
+class Outputs:
+    label: dict[str, float]
+    verdict: str
+    gallery: list[tuple[np.ndarray, str]]
+    features: Any  # matplotlib Figure
+    belief: Any  # matplotlib Figure
+    timings: str
+    details: dict[str, Any]
+
+
+def render(result: Result, overlay: str = OVERLAY_GRADCAM) -> Outputs:
+    p = result.pred
+    return Outputs(
+        label=label_value(p),
+        verdict=verdict_markdown(result),
+        gallery=gallery_items(result, overlay),
+        features=viz.feature_figure(p.features, p.timestamps_s),
+        belief=viz.belief_figure(p.step_probs, p.labels, p.timestamps_s, p.attention),
+        timings=timings_markdown(result),
+        details=details(result),
+    )
+
+
+def redraw(video_path: str | None, choice: str | None, repo_id: str | None, overlay: str):
+    """Gallery items for another overlay from the cached result, or None when there is no result yet."""
+    if not video_path:
+        return None
+    try:
+        key, _ = resolve_model(choice, repo_id)
+        result = RESULTS.get(RESULTS.key(original_of(video_path), key))
+    except (AppError, OSError):
+        return None
+    return None if result is None else gallery_items(result, overlay)
+
+
+_ERRORS: OrderedDict[str, AppError] = OrderedDict()  # last failure per file, for the page to explain
+
+
+def remember_error(video_path: str | None, error: AppError) -> None:
+    _ERRORS[os.path.abspath(video_path or "")] = error
+    while len(_ERRORS) > 64:
+        _ERRORS.popitem(last=False)
+
+
+def failure_markdown(video_path: str | None) -> str:
+    """What the answer panel says after a failed run: the reason, and what to try."""
+    e = _ERRORS.get(os.path.abspath(video_path or ""))
+    if e is None:
+        return "#### No answer\nThe clip could not be classified; the reason is in the red message."
+    return f"#### {e.title}\n{e.message}"
+
+
+def classify(
+    video_path: str | None,
+    choice: str | None = None,
+    repo_id: str | None = None,
+    overlay: str = OVERLAY_GRADCAM,
+    progress: Progress | None = None,
+) -> Outputs:
+    """The app's main handler: an uploaded video -> everything the page shows. Raises AppError."""
+    try:
+        result = run_model(video_path or "", choice, repo_id, progress)
+        return render(result, overlay)
+    except AppError as e:
+        remember_error(video_path, e)
+        raise
+    except Exception as e:  # a bug or an unforeseen file: say so plainly, keep serving
+        log.exception("classification failed")
+        err = AppError("Unexpected error", f"The app failed on this input ({type(e).__name__}: {e}).")
+        remember_error(video_path, err)
+        raise err from e
+
+
+# --- a preview the browser can play -------------------------------------------------------------------
+# (container, codec) pairs browsers play; anything else (avi, MPEG-4 Part 2, HEVC...) gets an H.264 preview
+PLAYABLE = {(".mp4", "h264"), (".mp4", "av1"), (".webm", "vp8"), (".webm", "vp9"), (".webm", "av1"), (".ogg", "theora")}
+_PREVIEWS: dict[str, str] = {}  # preview path -> the upload it was made from (what the model should read)
+
+
+def original_of(path: str) -> str:
+    """The uploaded file behind a preview we made (if it still exists), else the path itself."""
+    orig = _PREVIEWS.get(os.path.abspath(path))
+    return orig if orig and os.path.isfile(orig) else path
+
+
+def video_codec(path: str) -> str | None:
+    """The first video stream's codec name according to ffprobe (None when unknown or not a video)."""
+    if not shutil.which("ffprobe"):
+        return None
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name", "-of", "json"]
+    try:
+        out = subprocess.run([*cmd, path], capture_output=True, timeout=30, check=True).stdout
+        return json.loads(out)["streams"][0]["codec_name"]
+    except (subprocess.SubprocessError, OSError, ValueError, KeyError, IndexError):
+        return None
+
+
+def browser_preview(path: str | None, max_side: int = 640) -> str | None:
+    """For an upload browsers can't play: a small H.264 MP4 beside it (for the player only), else None."""
+    if not path or not os.path.isfile(path) or not shutil.which("ffmpeg"):
+        return None
+    codec = video_codec(path)
+    if codec is None or (Path(path).suffix.lower(), codec) in PLAYABLE:
+        return None
+    out = str(Path(path).with_name(Path(path).stem + ".preview.mp4"))
+    scale = f"scale='trunc(min({max_side},iw)/2)*2':-2"
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", path, "-t", str(MAX_DURATION_S), "-map", "0:v:0", "-map", "0:a:0?"]
+    cmd += ["-vf", scale, "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p"]
+    cmd += ["-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart", out]
+    try:
+        subprocess.run(cmd, capture_output=True, timeout=300, check=True)
+    except (subprocess.SubprocessError, OSError):
+        Path(out).unlink(missing_ok=True)
+        return None
+    _PREVIEWS[os.path.abspath(out)] = os.path.abspath(path)
+    return out
+
+
+# --- examples -----------------------------------------------------------------------------------------
+def example_videos(extra_dir: str | os.PathLike | None = None, limit: int = 12) -> list[Path]:
+    """Clips the project ships (assets/examples) plus those in extra_dir (or $HYBRID_EXAMPLES)."""
+    dirs = [EXAMPLES_DIR]
+    extra = extra_dir or os.environ.get("HYBRID_EXAMPLES")
+    if extra:
+        dirs.append(Path(extra))
+    found: list[Path] = []
+    for d in dirs:
+        if d.is_dir():
+            found += sorted(p.resolve() for p in d.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
+    return found[:limit]

@@ -1,0 +1,214 @@
+"""Pictures for people: heat-map overlays on frames, the frames x features map, the RNN's belief over time.
+
+Everything here is a pure function of arrays (no model, no Gradio): frames in, uint8 images or matplotlib
+Figures out. Figures use the object API (no pyplot state), so they are safe to draw from worker threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
+
+ANSWER_COLOR = "#e8590c"  # the predicted class, everywhere
+OTHER_COLORS = ["#1c7ed6", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#e64980", "#5c7cfa", "#74b816"]
+INK, MUTED = "#212529", "#868e96"
+
+
+# --- heat maps on frames ------------------------------------------------------------------------
+def seen_region(frame_hw: tuple[int, int], image_size: Sequence[int], mode: str) -> tuple[tuple, tuple]:
+    """Where the model input and the frame overlap, for a resize mode ('squash', 'center_crop', 'letterbox').
+
+    Returns ((y0, y1, x0, x1) in model-input pixels, (y0, y1, x0, x1) in frame pixels): the same scene
+    content in both. squash: everything; center_crop: the frame's centre; letterbox: the input's centre.
+    """
+    h, w = frame_hw
+    H, W = int(image_size[0]), int(image_size[1])
+    if mode == "center_crop":
+        s = max(H / h, W / w)  # frame -> input scale; the input shows a (H/s x W/s) window of the frame
+        ch, cw = H / s, W / s
+        y0, x0 = (h - ch) / 2, (w - cw) / 2
+        return (0, H, 0, W), (round(y0), round(y0 + ch), round(x0), round(x0 + cw))
+    if mode == "letterbox":
+        s = min(H / h, W / w)
+        nh, nw = max(1, round(h * s)), max(1, round(w * s))
+        y0, x0 = (H - nh) // 2, (W - nw) // 2
+        return (y0, y0 + nh, x0, x0 + nw), (0, h, 0, w)
+    return (0, H, 0, W), (0, h, 0, w)
+
+
+def heat_on_frame(heat: np.ndarray, frame_hw: tuple[int, int], image_size: Sequence[int], mode: str) -> np.ndarray:
+    """A CNN heat map [h',w'] (over the model input) -> [h,w] float map over the frame; NaN where unseen."""
+    H, W = int(image_size[0]), int(image_size[1])
+    (iy0, iy1, ix0, ix1), (fy0, fy1, fx0, fx1) = seen_region(frame_hw, (H, W), mode)
+    full = cv2.resize(heat.astype(np.float32), (W, H), interpolation=cv2.INTER_CUBIC)  # input pixels
+    part = full[iy0:iy1, ix0:ix1]
+    out = np.full(frame_hw, np.nan, np.float32)
+    out[fy0:fy1, fx0:fx1] = cv2.resize(part, (fx1 - fx0, fy1 - fy0), interpolation=cv2.INTER_LINEAR)
+    return np.clip(out, 0.0, 1.0, out=out, where=~np.isnan(out))
+
+
+def overlay(frame: np.ndarray, heat: np.ndarray, alpha: float = 0.6, cmap: str = "turbo") -> np.ndarray:
+    """RGB uint8 [h,w,3] + heat [h,w] in [0,1] (NaN = not seen by the model) -> RGB uint8.
+
+    Hot areas get the colour map, cold areas keep the photo; regions the model never saw are dimmed.
+    """
+    seen = ~np.isnan(heat)
+    v = np.nan_to_num(heat, nan=0.0)
+    colour = colormaps[cmap](v)[..., :3] * 255.0
+    a = (alpha * np.sqrt(v))[..., None]  # sqrt: mid-level evidence stays visible
+    out = frame.astype(np.float32) * (1 - a) + colour * a
+    out[~seen] *= 0.35
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType
+        return ImageFont.load_default()
+
+
+def badge(img: np.ndarray, text: str) -> np.ndarray:
+    """Write a small dark label (e.g. the timestamp) in the top-left corner of an RGB uint8 image."""
+    pil = Image.fromarray(img)
+    draw = ImageDraw.Draw(pil, "RGBA")
+    size = max(12, round(min(pil.size) / 12))
+    font = _font(size)
+    x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
+    pad = size // 3
+    draw.rounded_rectangle((pad, pad, pad + x1 - x0 + 2 * pad, pad + y1 - y0 + 2 * pad), pad, fill=(0, 0, 0, 170))
+    draw.text((2 * pad - x0, 2 * pad - y0), text, font=font, fill=(255, 255, 255, 255))
+    return np.asarray(pil)
+
+
+def short_concept(name: str) -> str:
+    """'great white shark, white shark, ...' -> 'great white shark'."""
+    return name.split(",")[0].strip()
+
+
+def frame_caption(t: float, concepts: Sequence[tuple[str, float]], n: int = 2) -> str:
+    """'espresso 41% · cup 12% · at 1.23 s': the backbone's top ImageNet concepts, then the time."""
+    parts = [f"{short_concept(c)} {p:.0%}" for c, p in list(concepts)[:n]] + [f"at {t:.2f} s"]
+    return " · ".join(parts)
+
+
+# --- figures --------------------------------------------------------------------------------------
+# Sized for a phone as much as a desktop: ~720 px wide, large type (the image is scaled down on a phone).
+FONT = 12.5
+
+
+def _figure(w: float, h: float, title: str) -> Figure:
+    fig = Figure(figsize=(w, h), dpi=120, layout="constrained")
+    fig.patch.set_facecolor("white")
+    fig.suptitle(title, x=0.01, ha="left", fontsize=FONT + 1.5, fontweight="bold", color=INK)
+    return fig
+
+
+def _style(ax) -> None:
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.spines["left"].set_color(MUTED)
+    ax.spines["bottom"].set_color(MUTED)
+    ax.tick_params(colors=INK, labelsize=FONT - 1)
+
+
+def decision_step(step_probs: np.ndarray) -> int:
+    """First RNN step from which the top class is the final answer and stays so to the end."""
+    top = step_probs.argmax(1)
+    final = top[-1]
+    t = len(top) - 1
+    while t > 0 and top[t - 1] == final:
+        t -= 1
+    return int(t)
+
+
+def belief_figure(
+    step_probs: np.ndarray, labels: Sequence[str], times_s: Sequence[float], attention: np.ndarray | None = None,
+    max_lines: int = 6,
+) -> Figure:  # fmt: skip
+    """Each class's probability after every RNN step (the answer bold, others thin), the moment the model
+    settled on its answer, and (bars) how much each frame weighs in the final decision."""
+    T, K = step_probs.shape
+    x = np.asarray(times_s, dtype=float) if len(times_s) == T else np.arange(T, dtype=float)
+    answer = int(step_probs[-1].argmax())
+    order = [answer] + [k for k in np.argsort(-step_probs.max(0)) if k != answer][: max_lines - 1]
+    fig = _figure(6.0, 4.0, "The RNN's belief after every frame")
+    ax = fig.add_subplot()
+    _style(ax)
+    if attention is not None and len(attention) == T and T > 1:
+        width = 0.8 * (np.min(np.diff(x)) if T > 1 and np.all(np.diff(x) > 0) else 1.0)
+        ax.bar(x, attention / max(attention.max(), 1e-9) * 0.25, width=width, color="#dee2e6", zorder=0)
+    d = decision_step(step_probs)
+    if T > 1:
+        ax.axvspan(x[d], x[-1], color=ANSWER_COLOR, alpha=0.06, lw=0, zorder=0)
+        ax.axvline(x[d], color=ANSWER_COLOR, ls="--", lw=1.2, zorder=1)
+        ax.annotate(
+            " settled here", (x[d], 0.97), xycoords=("data", "axes fraction"), ha="left", va="top",
+            fontsize=FONT - 1, color=ANSWER_COLOR,
+        )  # fmt: skip
+    ends = []
+    for rank, k in enumerate(order):
+        is_answer = k == answer
+        color = ANSWER_COLOR if is_answer else OTHER_COLORS[(rank - 1) % len(OTHER_COLORS)]
+        ax.plot(
+            x, step_probs[:, k], color=color, lw=3.0 if is_answer else 1.6, alpha=1.0 if is_answer else 0.85,
+            marker="o", ms=4 if is_answer else 2.5, zorder=3 if is_answer else 2,
+        )  # fmt: skip
+        ends.append([float(step_probs[-1, k]), labels[k], color, is_answer])
+    # direct labels at the right end, nudged apart so they don't overlap
+    ends.sort(key=lambda e: e[0])
+    gap = 0.085
+    for i in range(1, len(ends)):
+        ends[i][0] = max(ends[i][0], ends[i - 1][0] + gap)
+    over = ends[-1][0] - 1.02 if ends else 0
+    for e in ends:
+        y = e[0] - max(0.0, over)
+        ax.annotate(
+            e[1], (1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=FONT - 0.5,
+            color=e[2], fontweight="bold" if e[3] else "normal",
+        )  # fmt: skip
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(x[0] - 0.02 * max(x[-1] - x[0], 1e-3), x[-1] + 0.02 * max(x[-1] - x[0], 1e-3))
+    ax.set_ylabel("probability", fontsize=FONT, color=INK)
+    ax.set_xlabel("time in the clip (s), one point per frame", fontsize=FONT, color=INK)
+    ax.grid(axis="y", color="#f1f3f5")
+    return fig
+
+
+def feature_figure(features: np.ndarray, times_s: Sequence[float], rows: int = 48) -> Figure:
+    """Frames x features: the `rows` feature channels that vary most over the clip (z-scored, ordered by
+    when they peak), and below it how much each frame's feature vector changed from the previous one."""
+    T, D = features.shape
+    f = features.astype(np.float64)
+    std = f.std(0)
+    idx = np.argsort(-std)[: min(rows, D)]
+    z = (f[:, idx] - f[:, idx].mean(0)) / (std[idx] + 1e-6)  # [T,R]
+    z = z[:, np.argsort(z.argmax(0), kind="stable")].T  # [R,T], rows ordered by peak time
+    unit = f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-9)
+    change = np.r_[0.0, 1.0 - (unit[1:] * unit[:-1]).sum(1)] if T > 1 else np.zeros(1)
+    labels = [f"{t:.1f}" for t in times_s] if len(times_s) == T else [str(i) for i in range(T)]
+
+    fig = _figure(6.0, 4.6, "How the CNN's feature vectors change over the clip")
+    top, bottom = fig.subplots(2, 1, height_ratios=[3.2, 1.0], sharex=True)
+    im = top.imshow(z, aspect="auto", cmap="RdBu_r", vmin=-2.5, vmax=2.5, interpolation="nearest")
+    top.set_ylabel(f"{len(idx)} of {D}\nfeatures", fontsize=FONT, color=INK)
+    top.set_yticks([])
+    for s in top.spines.values():
+        s.set_visible(False)
+    cb = fig.colorbar(im, ax=[top, bottom], fraction=0.03, pad=0.01, ticks=[-2, 0, 2], shrink=0.75)
+    cb.ax.tick_params(labelsize=FONT - 2)
+    cb.outline.set_visible(False)
+    cb.set_label("z-score", fontsize=FONT - 2)
+    _style(bottom)
+    bottom.bar(np.arange(T), change, color="#1c7ed6", width=0.7)
+    bottom.set_ylabel("change", fontsize=FONT, color=INK)
+    step = max(1, int(np.ceil(T / 8)))
+    bottom.set_xticks(np.arange(T)[::step], labels[::step])
+    bottom.set_xlabel("sampled frame (time in s)", fontsize=FONT, color=INK)
+    bottom.set_ylim(0, max(0.05, float(change.max()) * 1.15))
+    return fig
