@@ -391,7 +391,7 @@ class HubWorker:
             self.proc.wait()
 
 
-def _digest(model) -> str:
+def state_digest(model) -> str:
     """sha256 over the model's float32 state dict: equal digests = identical weights."""
     h = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
@@ -410,7 +410,7 @@ def _run(req: dict[str, Any]) -> dict[str, Any]:
     try:
         if req["cmd"] == "load":
             model = hub.load_model(req["ref"], **req.get("kwargs", {}))
-            out |= {"labels": model.labels, "digest": _digest(model), "config": model.config}
+            out |= {"labels": model.labels, "digest": state_digest(model), "config": model.config}
         elif req["cmd"] == "card":
             out["text"] = hub.read_card(req["ref"])
         elif req["cmd"] == "push":

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hub_server import FakeHub, HubWorker, _digest
+from hub_server import FakeHub, HubWorker, state_digest
 
 from hybrid import HybridCNNRNN, ModelError, hub
 from hybrid.cli import main as cli_main
@@ -27,7 +27,7 @@ def tiny_files(tiny_model_dir) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def tiny_digest(tiny_model_dir) -> str:
-    return _digest(hub.load_model(tiny_model_dir))
+    return state_digest(hub.load_model(tiny_model_dir))
 
 
 @pytest.fixture(scope="module")
@@ -311,7 +311,7 @@ def test_config_that_does_not_fit_is_refused(tmp_path, tiny_model_dir, changes, 
 
 def test_backbone_pretrained_in_config_never_downloads(tmp_path, tiny_model_dir, tiny_digest):
     folder = _folder(tmp_path, tiny_model_dir, {"config.json": _config(tiny_model_dir, backbone_pretrained=True)})
-    assert _digest(hub.load_model(folder)) == tiny_digest  # weights come from model.safetensors only
+    assert state_digest(hub.load_model(folder)) == tiny_digest  # weights come from model.safetensors only
 
 
 def test_push_argument_errors_need_no_network(tmp_path, tiny_model_dir, capsys):
