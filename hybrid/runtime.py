@@ -119,7 +119,8 @@ class OpenVINOEngine:
 
     name = "openvino"
 
-    def __init__(self, onnx_path: str | os.PathLike, precision: str = "fp32", threads: int | None = None):
+    def __init__(self, network, precision: str = "fp32", threads: int | None = None):
+        """network: an ONNX (or OpenVINO IR) file, or an openvino.Model (e.g. a quantised one)."""
         import openvino as ov
 
         self.precision = precision
@@ -131,7 +132,9 @@ class OpenVINOEngine:
         core = ov.Core()
         if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             props["INFERENCE_PRECISION_HINT"] = "f32"  # no native bf16 here: it would only be slower
-        self.compiled = core.compile_model(core.read_model(str(onnx_path)), "CPU", props)
+        if isinstance(network, (str, os.PathLike)):
+            network = core.read_model(str(network))
+        self.compiled = core.compile_model(network, "CPU", props)
         self._request = self.compiled.create_infer_request()
         self._lock = threading.Lock()  # one infer request: calls from several threads take turns
 

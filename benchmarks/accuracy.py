@@ -1,0 +1,100 @@
+"""Does a faster CNN engine change the answers? PyTorch fp32 against OpenVINO fp32 / bf16 (and int8).
+
+    python benchmarks/accuracy.py [--data ../shared/data/ut-interaction] [--model DIR] [--int8] [--json]
+
+Every clip under --data (class = the video's parent folder) is decoded once and classified by each
+variant. Reported per variant: top-1 agreement with the PyTorch fp32 reference, accuracy on the clips
+whose class the model knows, the largest change of any class probability, and the CNN time.
+The clips may include the model's own training clips, so agreement is the figure that matters here;
+held-out accuracy comes from `python -m hybrid eval`.
+--int8 adds post-training int8 quantisation (NNCF, pip install nncf) calibrated on the frames of every
+4th clip (`--calib-every`); it is measured here, not offered by hybrid.runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hybrid.hub import default_model_dir, load_model  # noqa: E402
+from hybrid.pipeline import Recognizer  # noqa: E402
+from hybrid.runtime import OpenVINOEngine, cached_onnx  # noqa: E402
+from hybrid.transforms import preprocess  # noqa: E402
+from hybrid.video import read_clip  # noqa: E402
+
+VIDEO_EXT = {".avi", ".mp4", ".mkv", ".webm", ".mov"}
+
+
+def int8_engine(onnx_path: Path, calib: list[np.ndarray]) -> OpenVINOEngine:
+    """The cached ONNX graph quantised to int8 by NNCF on calibration frames (NHWC float batches)."""
+    import nncf
+    import openvino as ov
+
+    quantized = nncf.quantize(ov.Core().read_model(str(onnx_path)), nncf.Dataset(calib), subset_size=len(calib))
+    engine = OpenVINOEngine(quantized, "fp32")  # int8 layers where NNCF put them, fp32 elsewhere
+    engine.precision = "int8"
+    return engine
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "ut-interaction")
+    p.add_argument("--model", default=None, help="model folder or repo id (default: the bundled model)")
+    p.add_argument("--int8", action="store_true")
+    p.add_argument("--calib-every", type=int, default=4)
+    p.add_argument("--limit", type=int, default=None, help="use only the first N clips")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = load_model(str(args.model or default_model_dir()))
+    files = sorted(f for f in args.data.rglob("*") if f.suffix.lower() in VIDEO_EXT)[: args.limit]
+    if not files:
+        print(f"error: no videos under {args.data}", file=sys.stderr)
+        return 2
+    clips = [(f, read_clip(f, model.num_frames)) for f in files]
+    variants = {
+        "torch_fp32": Recognizer(model, engine="torch"),
+        "openvino_fp32": Recognizer(model, engine="openvino", precision="fp32"),
+        "openvino_bf16": Recognizer(model, engine="openvino", precision="bf16"),
+    }
+    if args.int8:
+        calib = [
+            preprocess(c.frames, model.config).permute(0, 2, 3, 1).contiguous().numpy()
+            for c in (c for _, c in clips[:: args.calib_every])
+        ]
+        rec = Recognizer(model, engine="torch")
+        rec.engine = int8_engine(cached_onnx(model), calib)
+        variants["openvino_int8"] = rec
+    results = {name: [] for name in variants}
+    for f, clip in clips:
+        for name, rec in variants.items():
+            pred = rec.predict_clip(clip, topk=1)
+            results[name].append((f.parent.name, pred.label, pred.step_probs[-1], pred.timings_ms["cnn"]))
+    ref = results["torch_fp32"]
+    report = {"model": str(args.model or default_model_dir()), "clips": len(clips), "variants": {}}
+    for name, rows in results.items():
+        known = [(truth, label) for truth, label, _, _ in rows if truth in model.labels]
+        report["variants"][name] = {
+            "agreement_with_torch_fp32": round(np.mean([r[1] == q[1] for r, q in zip(rows, ref)]), 4),
+            "accuracy": round(np.mean([t == lab for t, lab in known]), 4) if known else None,
+            "max_prob_change": round(float(max(np.abs(r[2] - q[2]).max() for r, q in zip(rows, ref))), 4),
+            "cnn_ms_median": round(float(np.median([r[3] for r in rows])), 1),
+        }
+    report["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(json.dumps(report) if args.json else json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
