@@ -1,0 +1,126 @@
+"""Cached per-frame CNN features for training a frozen-backbone model.
+
+Each clip is decoded once into `grid` frames spread uniformly over the whole clip; every augmentation
+variant of those frames goes through the CNN once and is stored (safetensors, fp16) under the cache
+folder, keyed by everything that changes the numbers. Training then samples T of the grid frames per
+epoch (temporal jitter) at no CNN cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .model import HybridCNNRNN
+from .transforms import preprocess
+from .video import read_clip
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Augment:
+    """One spatial augmentation applied identically to every frame of a clip."""
+
+    flip: bool = False
+    crop: float = 1.0  # kept fraction of each side (random resized crop, fixed per variant)
+    cx: float = 0.5  # crop centre, as a fraction of the free margin
+    cy: float = 0.5
+    brightness: float = 0.0  # added to pixel values / 255
+    contrast: float = 1.0
+
+    def apply(self, frames: np.ndarray) -> np.ndarray:
+        """[T,H,W,3] uint8 -> augmented [T,h,w,3] uint8."""
+        if self.crop < 1.0:
+            H, W = frames.shape[1:3]
+            h, w = max(8, round(H * self.crop)), max(8, round(W * self.crop))
+            y, x = round((H - h) * self.cy), round((W - w) * self.cx)
+            frames = frames[:, y : y + h, x : x + w]
+        if self.flip:
+            frames = frames[:, :, ::-1]
+        if self.brightness or self.contrast != 1.0:
+            f = frames.astype(np.float32)
+            f = (f - 128.0) * self.contrast + 128.0 + self.brightness * 255.0
+            frames = np.clip(f, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(frames)
+
+
+def augment_variants(copies: int, flip: bool, crop: bool, color: bool, seed: int = 0) -> list[Augment]:
+    """Variant 0 is the identity, variant 1 the plain mirror image (when flips are allowed: it also serves
+    test-time augmentation); the others draw crops and colour shifts from `seed`, every other one mirrored."""
+    rng = np.random.default_rng(seed)
+    out = [Augment()] + ([Augment(flip=True)] if flip and copies > 1 else [])
+    for k in range(len(out), copies):
+        out.append(
+            Augment(
+                flip=bool(flip and k % 2 == 1),
+                crop=float(rng.uniform(0.8, 1.0)) if crop else 1.0,
+                cx=float(rng.uniform()),
+                cy=float(rng.uniform()),
+                brightness=float(rng.uniform(-0.1, 0.1)) if color else 0.0,
+                contrast=float(rng.uniform(0.8, 1.2)) if color else 1.0,
+            )
+        )
+    return out
+
+
+def _key(path: Path, model_cfg: dict, grid: int, aug: Augment) -> str:
+    st = path.stat()
+    spec = {
+        "v": CACHE_VERSION,
+        "path": str(path.resolve()),
+        "size": st.st_size,
+        "mtime": int(st.st_mtime),
+        "grid": grid,
+        "aug": asdict(aug),
+        **{k: model_cfg.get(k) for k in ("backbone", "image_size", "resize_mode", "interpolation", "spatial_pool")},
+        **{k: list(model_cfg.get(k)) for k in ("mean", "std")},
+    }
+    return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+class FeatureCache:
+    """clip path + augmentation -> [grid, D] per-frame features (fp16 on disk, float32 in memory)."""
+
+    def __init__(self, model: HybridCNNRNN, folder: str | Path, grid: int = 64, device: str = "cpu", batch: int = 64):
+        self.model = model.eval().to(device).to(memory_format=torch.channels_last)
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.grid, self.device, self.batch = grid, device, batch
+        self.cfg = model.config
+
+    @torch.inference_mode()
+    def encode(self, frames: np.ndarray) -> torch.Tensor:
+        """RGB uint8 [N,h,w,3] -> pooled CNN features [N,D] (float32, CPU)."""
+        x = preprocess(frames, self.cfg)
+        out = []
+        for i in range(0, len(x), self.batch):
+            xb = x[i : i + self.batch].to(self.device, non_blocking=True)
+            out.append(self.model.pool_frames(self.model.frame_maps(xb)).float().cpu())
+        return torch.cat(out)
+
+    def get(self, path: Path, augs: list[Augment]) -> list[torch.Tensor]:
+        """Features of every variant in `augs`, computing (and storing) only the missing ones."""
+        keys = [_key(path, self.cfg, self.grid, a) for a in augs]
+        files = [self.folder / f"{k}.safetensors" for k in keys]
+        if all(f.is_file() for f in files):
+            return [load_file(str(f))["feats"].float() for f in files]
+        clip = read_clip(path, self.grid)
+        out = []
+        for aug, f in zip(augs, files):
+            if f.is_file():
+                out.append(load_file(str(f))["feats"].float())
+                continue
+            feats = self.encode(aug.apply(clip.frames))
+            tmp = f.with_suffix(f".{os.getpid()}.tmp")
+            save_file({"feats": feats.half().contiguous()}, str(tmp))
+            os.replace(tmp, f)  # atomic: a crash never leaves half a file behind
+            out.append(feats)
+        return out

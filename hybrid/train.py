@@ -1,0 +1,276 @@
+"""Training a HybridCNNRNN on a folder of videos, and leave-one-group-out cross-validation of a recipe.
+
+The backbone stays frozen (ImageNet Lite0 by default): per-frame features come from FeatureCache,
+so an epoch costs only the RNN head. Temporal jitter: each epoch draws one frame at random inside each
+of T equal segments of the clip; at test time the segment centres are used, as Recognizer does.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .backbones import LITE0, PACKAGED_IMAGENET
+from .data import Sample, leave_one_group_out, scan_folder, split_groups
+from .errors import HybridError
+from .features import Augment, FeatureCache, augment_variants
+from .model import HybridCNNRNN
+from .video import uniform_indices
+
+
+@dataclass
+class Recipe:
+    """Everything that decides the trained model (saved next to it for reproducibility)."""
+
+    labels: list[str] | None = None  # None: every class folder found
+    group_pattern: str = ""
+    backbone: str = LITE0
+    num_frames: int = 16
+    image_size: tuple[int, int] = (224, 224)
+    resize_mode: str = "squash"
+    spatial_pool: str = "avg"
+    rnn_type: str = "gru"
+    hidden_size: int = 256
+    proj_dim: int = 256
+    num_layers: int = 1
+    bidirectional: bool = False
+    temporal_pool: str = "attention"
+    dropout: float = 0.3
+    epochs: int = 60
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    step_loss: float = 0.0  # weight of the loss on every step's belief (teaches early decisions)
+    jitter: bool = True
+    grid: int = 64  # frames decoded and encoded per clip
+    aug_copies: int = 4
+    flip: bool = True  # a horizontal flip must not change the class (False for left/right gestures)
+    crop: bool = True
+    color: bool = True
+    val_groups: int = 0  # groups held out for early stopping (0: train the full `epochs`)
+    patience: int = 15
+    seed: int = 0
+    storage_dtype: str = "float16"
+
+    def model_kwargs(self, labels: list[str]) -> dict[str, Any]:
+        return dict(
+            labels=labels,
+            backbone=self.backbone,
+            num_frames=self.num_frames,
+            image_size=list(self.image_size),
+            resize_mode=self.resize_mode,
+            spatial_pool=self.spatial_pool,
+            proj_dim=self.proj_dim,
+            rnn_type=self.rnn_type,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            bidirectional=self.bidirectional,
+            dropout=self.dropout,
+            temporal_pool=self.temporal_pool,
+            storage_dtype=self.storage_dtype,
+        )
+
+
+@dataclass
+class Dataset:
+    samples: list[Sample]
+    labels: list[str]
+    y: list[int]
+    feats: list[list[torch.Tensor]] = field(default_factory=list)  # [sample][variant] -> [grid, D]
+
+
+def pick_device(name: str = "auto") -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def load_dataset(data: str | Path, recipe: Recipe, cache_dir: str | Path, device: str = "cpu") -> Dataset:
+    """Scan the folder and fill the feature cache (one CNN pass per clip and augmentation)."""
+    samples = scan_folder(data, recipe.group_pattern, recipe.labels)
+    labels = recipe.labels or sorted({s.label for s in samples})
+    encoder = HybridCNNRNN(backbone_pretrained=PACKAGED_IMAGENET, **recipe.model_kwargs(labels))
+    cache = FeatureCache(encoder, cache_dir, grid=recipe.grid, device=device)
+    augs = augment_variants(recipe.aug_copies, recipe.flip, recipe.crop, recipe.color, seed=recipe.seed)
+    ds = Dataset(samples, labels, [labels.index(s.label) for s in samples])
+    for s in tqdm(samples, desc="features", unit="clip"):
+        ds.feats.append(cache.get(s.path, augs))
+    return ds
+
+
+def sample_positions(grid: int, num: int, rng: np.random.Generator | None) -> list[int]:
+    """num positions among `grid` encoded frames: random inside each segment (jitter) or the centres."""
+    if rng is None:
+        return uniform_indices(grid, num)
+    edges = np.linspace(0, grid, num + 1)
+    return [int(rng.integers(int(a), max(int(a) + 1, int(math.ceil(b))))) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _batch(ds: Dataset, idx: list[int], recipe: Recipe, rng: np.random.Generator | None, device: str):
+    xs = []
+    for i in idx:
+        variants = ds.feats[i]
+        v = variants[int(rng.integers(len(variants)))] if rng is not None else variants[0]
+        xs.append(v[sample_positions(len(v), recipe.num_frames, rng if recipe.jitter else None)])
+    return torch.stack(xs).to(device), torch.tensor([ds.y[i] for i in idx], device=device)
+
+
+@torch.no_grad()
+def predict_logits(model: HybridCNNRNN, ds: Dataset, idx: list[int], recipe: Recipe, device: str) -> torch.Tensor:
+    """Clip logits [N,K] for samples idx (no augmentation, segment-centre frames)."""
+    model.head.eval()
+    if not idx:
+        return torch.zeros(0, len(ds.labels))
+    x, _ = _batch(ds, idx, recipe, None, device)
+    return model.head(x).logits.float().cpu()
+
+
+def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], recipe: Recipe, device: str, quiet=False):
+    """Train model.head on cached features; early-stops on val accuracy when val is given."""
+    torch.manual_seed(recipe.seed)
+    rng = np.random.default_rng(recipe.seed)
+    head = model.head.to(device)
+    opt = torch.optim.AdamW(head.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    steps_per_epoch = max(1, math.ceil(len(train) / recipe.batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch, pct_start=0.1
+    )
+    counts = np.bincount([ds.y[i] for i in train], minlength=len(ds.labels)).astype(np.float32)
+    weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(ds.labels), device=device)  # class balance
+    best = (-1.0, math.inf, None, 0)  # (val acc, val loss, state, epoch)
+    history = []
+    bar = tqdm(range(recipe.epochs), desc="epochs", disable=quiet, leave=False)
+    for epoch in bar:
+        head.train()
+        order = rng.permutation(train).tolist()
+        total = 0.0
+        for b in range(steps_per_epoch):
+            idx = order[b * recipe.batch_size : (b + 1) * recipe.batch_size]
+            if not idx:
+                continue
+            x, y = _batch(ds, idx, recipe, rng, device)
+            out = head(x)
+            loss = F.cross_entropy(out.logits, y, weight=weight, label_smoothing=recipe.label_smoothing)
+            if recipe.step_loss:
+                T = out.step_logits.shape[1]
+                steps = out.step_logits.flatten(0, 1)
+                loss = loss + recipe.step_loss * F.cross_entropy(
+                    steps, y.repeat_interleave(T), weight=weight, label_smoothing=recipe.label_smoothing
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(head.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        row = {"epoch": epoch + 1, "loss": total / len(train)}
+        if val:
+            logits = predict_logits(model, ds, val, recipe, device)
+            yv = torch.tensor([ds.y[i] for i in val])
+            row["val_acc"] = float((logits.argmax(1) == yv).float().mean())
+            row["val_loss"] = float(F.cross_entropy(logits, yv))
+            if (row["val_acc"], -row["val_loss"]) > (best[0], -best[1]):
+                best = (row["val_acc"], row["val_loss"], copy.deepcopy(head.state_dict()), epoch + 1)
+            elif epoch + 1 - best[3] >= recipe.patience:
+                history.append(row)
+                break
+        history.append(row)
+        bar.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
+    if best[2] is not None:
+        head.load_state_dict(best[2])
+    head.eval()
+    return history
+
+
+def new_model(recipe: Recipe, labels: list[str]) -> HybridCNNRNN:
+    """A model with ImageNet backbone weights and a freshly initialised head (seeded)."""
+    torch.manual_seed(recipe.seed)
+    return HybridCNNRNN(backbone_pretrained=PACKAGED_IMAGENET, **recipe.model_kwargs(labels))
+
+
+def cross_validate(ds: Dataset, recipe: Recipe, device: str = "cpu", quiet: bool = False) -> dict[str, Any]:
+    """Leave-one-group-out: for each group, train on the others, test on it. Returns accuracy stats."""
+    t0 = time.time()
+    template = new_model(recipe, ds.labels)  # every fold starts from the same initial head
+    folds, y_true, y_pred = [], [], []
+    for group, train_idx, test_idx in tqdm(list(leave_one_group_out(ds.samples)), desc="folds", disable=quiet):
+        train_idx, val_idx = split_groups(ds.samples, train_idx, recipe.val_groups, seed=recipe.seed)
+        model = copy.deepcopy(template)
+        fit(model, ds, train_idx, val_idx, recipe, device, quiet=True)
+        pred = predict_logits(model, ds, test_idx, recipe, device).argmax(1).tolist()
+        truth = [ds.y[i] for i in test_idx]
+        acc = float(np.mean([p == t for p, t in zip(pred, truth)]))
+        folds.append({"group": group, "n": len(test_idx), "accuracy": acc})
+        y_true += truth
+        y_pred += pred
+    report = summarize(y_true, y_pred, ds.labels)
+    report.update(
+        protocol="leave-one-group-out",
+        folds=folds,
+        mean_fold_accuracy=float(np.mean([f["accuracy"] for f in folds])),
+        seconds=round(time.time() - t0, 1),
+    )
+    return report
+
+
+def summarize(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict[str, Any]:
+    """accuracy, n, per-class accuracy and the confusion matrix (rows: truth, columns: prediction)."""
+    K = len(labels)
+    conf = np.zeros((K, K), dtype=int)
+    for t, p in zip(y_true, y_pred):
+        conf[t, p] += 1
+    per_class = {
+        labels[k]: {"accuracy": float(conf[k, k] / conf[k].sum()) if conf[k].sum() else None, "n": int(conf[k].sum())}
+        for k in range(K)
+    }
+    n = int(conf.sum())
+    return {
+        "accuracy": float(np.trace(conf) / n) if n else 0.0,
+        "n": n,
+        "labels": labels,
+        "per_class": per_class,
+        "confusion": conf.tolist(),
+    }
+
+
+def train(data: str | Path, out: str | Path, recipe: Recipe, cache_dir: str | Path, device: str = "auto",
+          card: dict[str, Any] | None = None) -> HybridCNNRNN:  # fmt: skip
+    """Train on every clip under `data` (minus val groups when recipe.val_groups) and save to `out`."""
+    device = pick_device(device)
+    ds = load_dataset(data, recipe, cache_dir, device)
+    model = new_model(recipe, ds.labels)
+    train_idx, val_idx = split_groups(ds.samples, list(range(len(ds.samples))), recipe.val_groups, recipe.seed)
+    history = fit(model, ds, train_idx, val_idx, recipe, device)
+    model = model.cpu().eval()
+    save(model, out, recipe, history, card)
+    return model
+
+
+def save(model: HybridCNNRNN, out: str | Path, recipe: Recipe, history: list[dict], card: dict | None) -> None:
+    from .hub import model_card
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    (out / "training.json").write_text(json.dumps({"recipe": asdict(recipe), "history": history}, indent=1))
+    model_card(model, card).save(out / "README.md")
+
+
+def check_labels(labels: list[str] | None) -> list[str] | None:
+    if labels is not None and len(labels) < 2:
+        raise HybridError("--labels needs at least two classes")
+    return labels
+
+
+__all__ = ["Augment", "Dataset", "Recipe", "cross_validate", "fit", "load_dataset", "summarize", "train"]

@@ -1,0 +1,70 @@
+"""Leave-one-group-out search over training recipes (how the bundled model's recipe was chosen).
+
+    python scripts/cv_search.py --data ../shared/data/ut-interaction --group-pattern ut-interaction \
+        --grid '{"spatial_pool": ["avg", "2x2"]}' --base '{"epochs": 60}' --out cache/cv.jsonl
+
+Every combination of the --grid values (on top of --base) is cross-validated; one JSON line per recipe.
+Features are cached, so recipes that share the CNN settings share one CNN pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hybrid.train import Recipe, cross_validate, load_dataset, pick_device  # noqa: E402
+
+CNN_KEYS = ("backbone", "image_size", "resize_mode", "spatial_pool", "grid", "aug_copies", "flip", "crop", "color")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--group-pattern", default="ut-interaction")
+    ap.add_argument("--labels", nargs="*", default=None)
+    ap.add_argument("--base", default="{}", help="JSON: Recipe fields shared by every run")
+    ap.add_argument("--grid", default="{}", help="JSON: Recipe field -> list of values to try")
+    ap.add_argument("--cache", default="cache/features")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    base = replace(Recipe(group_pattern=args.group_pattern, labels=args.labels), **json.loads(args.base))
+    grid = json.loads(args.grid)
+    device = pick_device(args.device)
+    combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] or [{}]
+    # group the runs by CNN settings so each feature set is loaded once
+    combos.sort(key=lambda c: json.dumps({k: c.get(k) for k in CNN_KEYS}, sort_keys=True))
+    datasets: dict[str, object] = {}
+    for combo in combos:
+        recipe = replace(base, **{k: tuple(v) if k == "image_size" else v for k, v in combo.items()})
+        cnn_key = json.dumps({k: getattr(recipe, k) for k in CNN_KEYS}, sort_keys=True, default=list)
+        if cnn_key not in datasets:
+            datasets.clear()
+            t0 = time.time()
+            datasets[cnn_key] = load_dataset(args.data, recipe, args.cache, device)
+            print(f"# features {cnn_key}: {time.time() - t0:.0f} s", flush=True)
+        report = cross_validate(datasets[cnn_key], recipe, device, quiet=True)
+        row = {
+            "combo": combo,
+            "accuracy": round(report["accuracy"], 4),
+            "n": report["n"],
+            "mean_fold": round(report["mean_fold_accuracy"], 4),
+            "seconds": report["seconds"],
+            "confusion": report["confusion"],
+            "recipe": asdict(recipe),
+        }
+        print(json.dumps(row), flush=True)
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
