@@ -82,3 +82,101 @@ def cv2_write(path: str | Path, frames, fps: float = 30, fourcc: str = "mp4v") -
 def index_clip(path: str | Path, n: int, fps: float = 30, size=(320, 240), codec: str = "libx264", **kw) -> Path:
     """A clip of n frames, frame i showing index i (ffmpeg; codec e.g. libx264, libvpx-vp9, mpeg4)."""
     return ffmpeg_write(path, (index_frame(i, size) for i in range(n)), fps, codec, **kw)
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed: {' '.join(cmd)}\n{proc.stderr.decode(errors='replace')[-2000:]}")
+
+
+def has_encoder(name: str) -> bool:
+    """Can this ffmpeg encode with `name` (e.g. libx265, libaom-av1, libsvtav1)?"""
+    if not HAS_FFMPEG:
+        return False
+    out = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    return any(line.split()[1:2] == [name] for line in out.splitlines() if line.startswith(" "))
+
+
+def browser_webm(path: str | Path, n: int, fps: float = 30, size=(320, 240), codec: str = "libvpx") -> Path:
+    """An index-coded webm like a browser's MediaRecorder writes (the OpenCV metadata comes out broken).
+
+    Live Matroska (no duration, no cues, unknown sizes), millisecond timestamps with jitter and no
+    declared frame rate: OpenCV reports fps 1000 and a frame count near -9.2e18, so only decoding
+    tells the length. Built by re-timing a normal encode through IVF, which carries no frame rate.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".src.webm")
+    index_clip(tmp, n, fps, size, codec)
+    base = round(1000 / fps)
+    jitter = f"setts=ts=N*{base}+mod(N*N*7\\,{max(1, 2 * base // 3)})"  # strictly increasing, uneven steps
+    try:
+        with open(path, "wb") as out:
+            retime = subprocess.Popen(
+                ["ffmpeg", "-v", "error", "-i", str(tmp), "-c", "copy", "-bsf:v", jitter, "-f", "ivf", "-"],
+                stdout=subprocess.PIPE,
+            )
+            live = subprocess.run(
+                ["ffmpeg", "-v", "error", "-f", "ivf", "-i", "-", "-c", "copy", "-live", "1", "-f", "webm", "-"],
+                stdin=retime.stdout,
+                stdout=out,
+            )
+            retime.stdout.close()
+            if retime.wait() != 0 or live.returncode != 0:
+                raise RuntimeError("ffmpeg failed to make the browser-style webm")
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def rotated_clip(path: str | Path, n: int, rotate: int = 90, size=(240, 320), fps: float = 30) -> Path:
+    """A phone-style mp4: frames stored turned, with rotation metadata that turns them back upright.
+
+    Displayed upright (as ffmpeg and players show it), frame i is index_frame(i, size); the stored
+    pixels are that picture turned by -rotate degrees. ffmpeg 5 writes the `rotate` tag only when
+    stream-copying, hence encode first, then remux.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".unrotated.mp4")
+    k = {90: -1, 180: 2, 270: 1}[rotate]  # np.rot90 turns counter-clockwise for k > 0
+    ffmpeg_write(tmp, (np.ascontiguousarray(np.rot90(index_frame(i, size), k)) for i in range(n)), fps)
+    try:
+        _run(
+            [
+                "ffmpeg",
+                "-y",
+                "-v",
+                "error",
+                "-i",
+                str(tmp),
+                "-c",
+                "copy",
+                "-metadata:s:v:0",
+                f"rotate={rotate}",
+                str(path),
+            ]
+        )
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def lavfi_clip(
+    path: str | Path,
+    seconds: float,
+    size=(64, 48),
+    fps: float = 10,
+    codec: str = "libx264",
+    extra: list[str] | None = None,
+) -> Path:
+    """A cheap test-pattern clip of any length straight from ffmpeg (no Python frames)."""
+    cmd = ["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={size[0]}x{size[1]}:rate={fps}"]
+    cmd += ["-t", str(seconds), "-c:v", codec, "-pix_fmt", "yuv420p"] + (extra or []) + [str(path)]
+    _run(cmd)
+    return Path(path)
+
+
+def audio_only(path: str | Path, seconds: float = 1.0) -> Path:
+    """An AAC file with no video track (path decides the container: .m4a, .mp4...)."""
+    _run(["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", f"sine=f=440:d={seconds}", "-c:a", "aac", str(path)])
+    return Path(path)
