@@ -46,6 +46,19 @@ def test_openvino_fp32_matches_torch_for_any_batch(tiny, tmp_path):
     assert torch.allclose(engine.frame_maps(x), ref, rtol=1e-3, atol=1e-3 * float(ref.abs().max()))
 
 
+def test_chunked_batches_and_compiled_blob_cache(tiny, tmp_path):
+    engine = rt.make_engine(tiny, "openvino", cache_dir=tmp_path)
+    assert any((tmp_path / "openvino").iterdir())  # OpenVINO kept the compiled network for the next process
+    chunked = rt.OpenVINOEngine(rt.cached_onnx(tiny, tmp_path), max_batch=2)
+    x = frames(tiny, 5)  # chunks of 2, 2, 1
+    with torch.inference_mode():
+        ref = tiny.frame_maps(x)
+    out = chunked.frame_maps(x)
+    assert out.shape == ref.shape
+    assert torch.allclose(out, engine.frame_maps(x), atol=1e-5 * float(ref.abs().max()))
+    assert torch.allclose(out, ref, rtol=1e-3, atol=1e-3 * float(ref.abs().max()))
+
+
 def test_bf16_stays_close(tiny, tmp_path):
     engine = rt.make_engine(tiny, "openvino", "bf16", cache_dir=tmp_path)
     x = frames(tiny, 4)
