@@ -98,6 +98,17 @@ def has_encoder(name: str) -> bool:
     return any(line.split()[1:2] == [name] for line in out.splitlines() if line.startswith(" "))
 
 
+def _browser_steps(fps: float) -> tuple[int, int]:
+    base = round(1000 / fps)
+    return base, max(1, 2 * base // 3)
+
+
+def browser_time(i: int, fps: float = 30) -> float:
+    """Timestamp in seconds of frame i of a browser_webm clip."""
+    base, spread = _browser_steps(fps)
+    return (i * base + (i * i * 7) % spread) / 1000
+
+
 def browser_webm(path: str | Path, n: int, fps: float = 30, size=(320, 240), codec: str = "libvpx") -> Path:
     """An index-coded webm like a browser's MediaRecorder writes (the OpenCV metadata comes out broken).
 
@@ -108,8 +119,8 @@ def browser_webm(path: str | Path, n: int, fps: float = 30, size=(320, 240), cod
     path = Path(path)
     tmp = path.with_name(path.stem + ".src.webm")
     index_clip(tmp, n, fps, size, codec)
-    base = round(1000 / fps)
-    jitter = f"setts=ts=N*{base}+mod(N*N*7\\,{max(1, 2 * base // 3)})"  # strictly increasing, uneven steps
+    base, spread = _browser_steps(fps)
+    jitter = f"setts=ts=N*{base}+mod(N*N*7\\,{spread})"  # strictly increasing, uneven steps (ms)
     try:
         with open(path, "wb") as out:
             retime = subprocess.Popen(
@@ -180,3 +191,11 @@ def audio_only(path: str | Path, seconds: float = 1.0) -> Path:
     """An AAC file with no video track (path decides the container: .m4a, .mp4...)."""
     _run(["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", f"sine=f=440:d={seconds}", "-c:a", "aac", str(path)])
     return Path(path)
+
+
+def with_audio(src: str | Path, dst: str | Path, seconds: float) -> Path:
+    """Remux src's video with a sine audio track of `seconds` (longer than the video: Matroska then
+    reports a duration, and OpenCV a frame count, past the last video frame)."""
+    cmd = ["ffmpeg", "-y", "-v", "error", "-i", str(src), "-f", "lavfi", "-i", f"sine=f=440:d={seconds}"]
+    _run(cmd + ["-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "libopus", str(dst)])
+    return Path(dst)
