@@ -1,0 +1,450 @@
+"""The Gradio app without a browser: figures (viz), handlers (app_logic, app.predict), and `python app.py`
+driven by gradio_client (a synthetic clip, a real one from ../shared/data, Hub repo ids, bad input, limits,
+paths the API must not read, and no files left behind after a stop)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from app_server import FOREIGN_REPO, HUB_MODEL, MAX_DURATION_S, AppServer, start_hub
+from conftest import shared_data
+from synth import ffmpeg_write, index_clip, index_frame
+
+from hybrid import app_logic as logic
+from hybrid import viz
+
+LABELS = ["alpha", "beta", "gamma"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _temp_in_tmp_path(tmp_path_factory):
+    """Gradio (imported in-process below) and gradio_client's downloads write under tmp_path, not /tmp."""
+    folder = tmp_path_factory.mktemp("temp")
+    old_env, old_tempdir = os.environ.get("GRADIO_TEMP_DIR"), tempfile.tempdir
+    os.environ["GRADIO_TEMP_DIR"], tempfile.tempdir = str(folder / "gradio"), str(folder)
+    yield
+    tempfile.tempdir = old_tempdir
+    if old_env is None:
+        os.environ.pop("GRADIO_TEMP_DIR", None)
+    else:
+        os.environ["GRADIO_TEMP_DIR"] = old_env
+
+
+# --- viz: pure functions ----------------------------------------------------------------------------
+def test_seen_region_follows_the_resize_mode():
+    frame, size = (100, 200), (50, 50)  # a wide frame into a square input
+    assert viz.seen_region(frame, size, "squash") == ((0, 50, 0, 50), (0, 100, 0, 200))
+    # center_crop: the input shows the middle 100x100 of the frame
+    assert viz.seen_region(frame, size, "center_crop") == ((0, 50, 0, 50), (0, 100, 50, 150))
+    # letterbox: the whole frame fills the middle 25 rows of the input
+    assert viz.seen_region(frame, size, "letterbox") == ((12, 37, 0, 50), (0, 100, 0, 200))
+
+
+def test_heat_map_lands_where_the_model_looked():
+    heat = np.zeros((4, 4), np.float32)
+    heat[:2, 2:] = 1.0  # hot: top right of the model input
+    frame = np.full((100, 200, 3), 128, np.uint8)
+    on = viz.heat_on_frame(heat, (100, 200), (64, 64), "center_crop")
+    assert on.shape == (100, 200)
+    assert np.isnan(on[:, :50]).all() and np.isnan(on[:, 150:]).all()  # cut off by the crop: unseen
+    assert on[10, 140] > 0.8 and on[90, 60] < 0.2
+    img = viz.overlay(frame, on)
+    assert img.shape == frame.shape and img.dtype == np.uint8
+    assert (img[:, :50] < 60).all()  # unseen parts are dimmed
+    assert np.abs(img[10, 140].astype(int) - 128).sum() > 60  # hot part is coloured
+    assert np.abs(img[90, 60].astype(int) - 128).sum() < 60  # cold part keeps the photo
+    squash = viz.heat_on_frame(heat, (100, 200), (64, 64), "squash")
+    assert not np.isnan(squash).any() and squash[5, 190] > 0.8
+
+
+def test_badge_and_caption():
+    img = np.full((120, 160, 3), 255, np.uint8)
+    out = viz.badge(img, "1.23 s")
+    assert out.shape == img.shape and out[:20, :60].mean() < img[:20, :60].mean()  # dark label top left
+    assert (out[60:, 80:] == 255).all()
+    caption = viz.frame_caption(1.234, [("great white shark, white shark", 0.41), ("cup", 0.12), ("x", 0.01)])
+    assert caption == "great white shark 41% · cup 12% · at 1.23 s"
+
+
+def test_decision_step_is_when_the_answer_stops_changing():
+    p = np.array([[0.6, 0.4], [0.3, 0.7], [0.6, 0.4], [0.4, 0.6], [0.2, 0.8]])
+    assert viz.decision_step(p) == 3
+    assert viz.decision_step(np.array([[0.9, 0.1], [0.8, 0.2]])) == 0
+    assert viz.decision_step(np.array([[0.9, 0.1], [0.2, 0.8]])) == 1
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def test_belief_figure_draws_each_class_and_the_decision():
+    rng = np.random.default_rng(0)
+    T, K = 8, 9
+    probs = rng.dirichlet(np.ones(K), T)
+    probs[-3:, 4] += 2
+    probs /= probs.sum(1, keepdims=True)
+    labels = [f"class{k}" for k in range(K)]
+    fig = viz.belief_figure(probs, labels, np.linspace(0, 3.5, T), attention=np.full(T, 1 / T))
+    ax = fig.axes[0]
+    curves = [line for line in ax.lines if line.get_marker() == "o"]
+    assert len(curves) == 6  # the answer + the 5 strongest others, not all 9
+    assert np.allclose(curves[0].get_ydata(), probs[:, 4])  # the answer first, drawn bold
+    assert curves[0].get_linewidth() > curves[1].get_linewidth()
+    texts = [t.get_text() for t in ax.texts]
+    assert "class4" in texts and "settled here" in "".join(texts)
+    assert _png(fig)[:4] == b"\x89PNG"
+
+
+def test_feature_figure_handles_short_and_long_clips():
+    rng = np.random.default_rng(1)
+    for T in (1, 16):
+        fig = viz.feature_figure(rng.normal(size=(T, 1280)).astype(np.float32), list(np.arange(T) * 0.5))
+        image = fig.axes[0].images[0].get_array()
+        assert image.shape == (48, T)  # rows = the most varying features, columns = frames
+        assert _png(fig)[:4] == b"\x89PNG"
+
+
+# --- app_logic --------------------------------------------------------------------------------------
+@pytest.fixture
+def app_env(tiny_model_dir, tmp_path, monkeypatch):
+    """app_logic with the tiny model as the only bundled model; caches emptied around each test."""
+    monkeypatch.setenv("HYBRID_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("HYBRID_CACHE", str(tmp_path / "engine-cache"))
+    monkeypatch.setattr(logic, "MODELS_DIR", tmp_path / "no-models")
+    logic.MODELS.clear()
+    yield tiny_model_dir.resolve().name
+    logic.MODELS.clear()
+
+
+@pytest.mark.parametrize("good", ["owner/name", "gpt2", "Org-1/model_v2.1", " owner/name "])
+def test_repo_ids_that_are_accepted(good):
+    assert logic.validate_repo_id(good) == good.strip()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "https://huggingface.co/owner/name",
+        "hf://owner/name",
+        "file:///etc/passwd",
+        "/etc/passwd",
+        "../owner/name",
+        "owner/../name",
+        "a/b/c",
+        "owner\\name",
+        "~/models",
+        "",
+        "owner/na me",
+        "owner--x/name",
+        "ownér/name",
+    ],
+)
+def test_repo_ids_that_are_refused(bad):
+    with pytest.raises(logic.AppError, match="not a Hugging Face repo id"):
+        logic.validate_repo_id(bad)
+
+
+def test_a_repo_id_that_names_a_local_folder_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "owner" / "name").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(logic.AppError, match="local path"):
+        logic.validate_repo_id("owner/name")
+
+
+def test_models_offered_and_resolved(app_env, tiny_model_dir):
+    assert logic.bundled_models() == {app_env: tiny_model_dir.resolve()}
+    assert logic.default_choice() == app_env
+    assert logic.resolve_model(app_env, "") == (f"dir:{tiny_model_dir.resolve()}", str(tiny_model_dir.resolve()))
+    assert logic.resolve_model(app_env, "owner/name") == ("hub:owner/name", "owner/name")  # typed id wins
+    with pytest.raises(logic.AppError, match="not one of the bundled models"):
+        logic.resolve_model("../../etc", "")
+
+
+def test_classify_returns_everything_the_page_shows(app_env, index_clip_path):
+    out = logic.classify(str(index_clip_path), app_env, "", logic.OVERLAY_GRADCAM)
+    assert set(out.label) == set(LABELS) and abs(sum(out.label.values()) - 1) < 1e-4  # 3 classes: top-5 = all
+    answer = max(out.label, key=out.label.get)
+    assert out.verdict.startswith(f"## {answer} — ")
+    assert len(out.gallery) == 4  # the tiny model reads 4 frames
+    times = out.details["timestamps_s"]
+    for (img, caption), t in zip(out.gallery, times):
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+        assert caption.endswith(f"at {t:.2f} s") and "%" in caption  # ImageNet concepts, then the time
+    assert times == sorted(times) and 0 <= times[0] and times[-1] < 4.0  # 120 frames at 30 fps
+    for stage in ("decode", "CNN", "RNN", "total", "model load"):
+        assert stage in out.timings
+    assert "4 frames sampled from 120 (320×240" in out.timings
+    d = json.loads(json.dumps(out.details))  # JSON-friendly as it is
+    assert d["label"] == answer and d["frames"] == 4 and d["labels"] == LABELS and d["model"] == app_env
+    assert np.array(d["step_probs"]).shape == (4, 3)
+    assert out.features.axes and out.belief.axes
+
+
+def test_overlays_switch_without_rerunning_the_model(app_env, index_clip_path, monkeypatch):
+    path = str(index_clip_path)
+    cam = logic.classify(path, app_env, "", logic.OVERLAY_GRADCAM).gallery
+    monkeypatch.setattr(logic.Recognizer, "predict_clip", lambda *a, **k: pytest.fail("model re-run"))
+    act = logic.redraw(path, app_env, "", logic.OVERLAY_ACTIVATION)
+    assert len(act) == len(cam) and any(not np.array_equal(a[0], c[0]) for a, c in zip(act, cam))
+    assert logic.redraw(None, app_env, "", logic.OVERLAY_ACTIVATION) is None
+
+
+def test_grad_cam_is_normalised_per_clip_and_depends_on_the_class(app_env, index_clip_path):
+    rec, _ = logic.MODELS.get(*logic.resolve_model(app_env, ""))
+    pred = rec.predict_clip(logic.read_clip(index_clip_path, 4), explain=True)
+    cams = [logic.grad_cam(rec.model, pred.fmap, k) for k in range(3)]
+    for cam in cams:
+        assert cam.shape == pred.heatmaps.shape and cam.min() >= 0 and np.isclose(cam.max(), 1.0)
+    assert not np.allclose(cams[0], cams[1])
+
+
+def _audio_only(path: Path) -> Path:
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac"]
+    subprocess.run([*cmd, str(path)], check=True)
+    return path
+
+
+def test_bad_input_gets_a_clear_message(app_env, tmp_path, index_clip_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n" * 50)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(index_clip_path.read_bytes()[:2000])
+    cases = {
+        None: "Drop a video file",
+        str(empty): "empty|0 bytes",
+        str(text): "not a video|text file",
+        str(_audio_only(tmp_path / "tone.mp4")): "audio only|no video",
+        str(truncated): "tru?ncated|damaged|no frame|decode",
+        str(tmp_path / "missing.mp4"): "no such file|not found",
+    }
+    for path, words in cases.items():
+        with pytest.raises(logic.AppError) as err:
+            logic.classify(path, app_env, "")
+        assert re.search(words, err.value.message, re.I), (path, err.value.message)
+        assert Path(path or "x").name in err.value.message or path is None  # names the file it means
+        assert err.value.title in ("No video", "Can't use this video", "Can't read this video")
+        if path:
+            assert logic.failure_markdown(path) == f"#### {err.value.title}\n{err.value.message}"
+
+
+def test_av1_is_either_decoded_or_refused_clearly(app_env, tmp_path):
+    clip = index_clip(tmp_path / "av1.mp4", 20, size=(64, 48), codec="libaom-av1", extra=["-cpu-used", "8"])
+    try:
+        out = logic.classify(str(clip), app_env, "")
+    except logic.AppError as e:
+        assert "AV1" in e.message and "Re-encode" in e.message
+    else:
+        assert len(out.gallery) == 4
+
+
+def test_unexpected_failures_are_reported_not_raised_raw(app_env, index_clip_path, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(logic, "run_model", boom)
+    with pytest.raises(logic.AppError, match="RuntimeError: disk on fire"):
+        logic.classify(str(index_clip_path), app_env, "")
+
+
+def test_unknown_hub_model_is_a_clear_error_offline(app_env, index_clip_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    with pytest.raises(logic.AppError) as err:
+        logic.classify(str(index_clip_path), app_env, "someone/not-cached-here")
+    assert err.value.title == "Can't load this model" and "someone/not-cached-here" in err.value.message
+
+
+def test_browser_preview_only_for_files_browsers_cannot_play(tmp_path):
+    avi = index_clip(tmp_path / "clip.avi", 30, size=(161, 120), codec="mpeg4")  # odd width on purpose
+    preview = logic.browser_preview(str(avi))
+    assert preview and preview.endswith("clip.preview.mp4") and Path(preview).parent == avi.parent
+    assert logic.video_codec(preview) == "h264"
+    assert logic.original_of(preview) == str(avi.resolve())  # the model keeps reading the original
+    mp4 = index_clip(tmp_path / "clip.mp4", 10, size=(64, 48))
+    assert logic.browser_preview(str(mp4)) is None
+    assert logic.browser_preview(str(tmp_path / "none.avi")) is None
+
+
+def test_model_card_lists_classes_and_the_card(app_env, tmp_path, tiny_model_dir, monkeypatch):
+    card = logic.model_card(app_env, "")
+    assert "**Knows 3 actions:** `alpha` · `beta` · `gamma`" in card
+    assert "4 frames" in card and "96×64 px" in card
+    assert "## Model" in card and "library_name" not in card  # the card body, without its YAML header
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_model_dir, bare)
+    (bare / "README.md").unlink()
+    monkeypatch.setenv("HYBRID_MODEL", str(bare))
+    assert "This model has no card" in logic.model_card("bare", "")
+
+
+def test_example_videos_come_from_assets_and_the_given_folder(tmp_path):
+    (tmp_path / "b.mp4").write_bytes(b"x")
+    (tmp_path / "a.avi").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("x")
+    found = logic.example_videos(tmp_path)
+    ours = [p for p in found if p.parent == tmp_path.resolve()]
+    assert [p.name for p in ours] == ["a.avi", "b.mp4"]
+
+
+# --- app.py handlers and the Blocks contract ----------------------------------------------------------
+def test_predict_handler_maps_errors_to_gr_error(app_env, index_clip_path):
+    import gradio as gr
+
+    import app
+
+    with pytest.raises(gr.Error) as err:
+        app.predict(None, app_env, "", logic.OVERLAY_GRADCAM, progress=lambda *a, **k: None)
+    assert err.value.title == "No video" and "Drop a video file" in err.value.message
+    with pytest.raises(gr.Error, match="not a Hugging Face repo id"):
+        app.predict(str(index_clip_path), app_env, "/etc", logic.OVERLAY_GRADCAM, progress=lambda *a, **k: None)
+    out = app.predict(str(index_clip_path), app_env, "", logic.OVERLAY_GRADCAM, progress=lambda *a, **k: None)
+    assert len(out) == 7 and out[0].startswith("## ")
+
+
+def test_blocks_expose_predict_with_the_video_first(app_env):
+    import app
+
+    demo = app.build_demo()
+    info = demo.get_api_info()
+    params = info["named_endpoints"]["/predict"]["parameters"]
+    assert params[0]["component"] == "Video"
+    assert [p["component"] for p in params[1:]] == ["Dropdown", "Textbox", "Radio"]
+    assert set(info["named_endpoints"]) == {"/predict"}  # helpers (card, redraw, preview) are private
+    kw = app.launch_kwargs()
+    assert kw["max_file_size"] == f"{int(logic.MAX_FILE_MB)}mb" and kw["allowed_paths"] == []
+
+
+# --- python app.py + gradio_client ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def hub(tiny_model_dir):
+    hub = start_hub(tiny_model_dir)
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_model_dir, hub):
+    srv = AppServer(tmp_path_factory.mktemp("app"), tiny_model_dir, hub_url=hub.url).wait_ready()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server, tmp_path_factory):
+    from gradio_client import Client
+
+    return Client(server.url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+
+
+def _predict(client, path, model: str, repo_id: str = ""):
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(str(path)), model, repo_id, logic.OVERLAY_GRADCAM, api_name="/predict")
+
+
+@pytest.fixture(scope="module")
+def model_name(tiny_model_dir) -> str:
+    return tiny_model_dir.resolve().name
+
+
+def test_api_predict_on_a_synthetic_clip(client, model_name, index_clip_path):
+    verdict, label, gallery, features, belief, timings, details = _predict(client, index_clip_path, model_name)
+    assert label["label"] in LABELS and len(label["confidences"]) == 3
+    assert verdict.startswith(f"## {label['label']}")
+    assert len(gallery) == 4 and all(Path(item["image"]).is_file() for item in gallery)
+    assert all(item["caption"].endswith(" s") for item in gallery)
+    assert features["type"] == belief["type"] == "matplotlib" and belief["plot"].startswith("data:image/png")
+    assert "CNN" in timings and details["frames"] == 4 and details["label"] == label["label"]
+
+
+def test_api_predict_on_a_real_clip(client, model_name):
+    clip = shared_data("demo-clips") / "demo.mp4"
+    *_, details = _predict(client, clip, model_name)
+    assert details["frames"] == 4 and details["video"]["width"] == 340 and details["video"]["duration_s"] > 9
+
+
+def test_api_loads_a_hub_repo_once_and_explains_bad_ones(client, model_name, hub, index_clip_path):
+    from gradio_client.exceptions import AppError
+
+    *_, details = _predict(client, index_clip_path, model_name, HUB_MODEL)
+    assert details["model"] == HUB_MODEL
+    assert hub.count("HEAD", f"/{HUB_MODEL}/resolve/main/model.safetensors") == 1  # -> the CDN
+    hub.clear_requests()
+    _predict(client, index_clip_path, model_name, HUB_MODEL)
+    assert hub.requests == []  # loaded once, then served from the app's model cache
+    with pytest.raises(AppError, match="hybrid"):
+        _predict(client, index_clip_path, model_name, FOREIGN_REPO)
+    with pytest.raises(AppError, match="not found"):
+        _predict(client, index_clip_path, model_name, "tests/missing")
+    with pytest.raises(AppError, match="not a Hugging Face repo id"):
+        _predict(client, index_clip_path, model_name, "https://huggingface.co/tests/tiny")
+
+
+def test_api_bad_input_and_limits_then_keeps_serving(client, server, model_name, tmp_path, index_clip_path):
+    from gradio_client.exceptions import AppError
+
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n" * 50)
+    with pytest.raises(AppError, match="not a video"):
+        _predict(client, text, model_name)
+    long = ffmpeg_write(tmp_path / "long.mp4", (index_frame(i % 4, (64, 48)) for i in range(15 * 10)), fps=10)
+    with pytest.raises(AppError, match=f"limit here is {MAX_DURATION_S}"):
+        _predict(client, long, model_name)
+    big = tmp_path / "big.mp4"
+    big.write_bytes(np.random.default_rng(0).bytes(3_000_000))  # over the 2 MB cap of the test server
+    r = httpx.post(server.url + "/gradio_api/upload", files={"files": ("big.mp4", big.read_bytes())}, timeout=30)
+    assert r.status_code == 413
+    *_, details = _predict(client, index_clip_path, model_name)  # still serving
+    assert details["frames"] == 4
+
+
+def _call_raw(server, data: list) -> str:
+    """POST /gradio_api/call/predict with raw JSON (no upload), then read the event stream."""
+    r = httpx.post(server.url + "/gradio_api/call/predict", json={"data": data}, timeout=30)
+    if r.status_code != 200:
+        return f"event: error\nstatus {r.status_code}"
+    event_id = r.json()["event_id"]
+    return httpx.get(server.url + f"/gradio_api/call/predict/{event_id}", timeout=60).text
+
+
+def test_api_never_reads_a_path_the_caller_names(server, model_name, index_clip_path):
+    stream = _call_raw(
+        server,
+        [{"path": str(index_clip_path), "meta": {"_type": "gradio.FileData"}}, model_name, "", logic.OVERLAY_GRADCAM],
+    )
+    assert "event: error" in stream and "complete" not in stream
+    stream = _call_raw(server, [None, model_name, "/etc", logic.OVERLAY_GRADCAM])
+    assert "event: error" in stream
+
+
+def test_api_info_names_predict_with_video_first(server):
+    endpoints = server.api_info()["named_endpoints"]
+    assert list(endpoints) == ["/predict"]
+    assert endpoints["/predict"]["parameters"][0]["component"] == "Video"
+
+
+def test_a_stop_leaves_nothing_in_the_temp_folders(server, client, model_name, tmp_path):
+    """Runs last in this module: it stops the module's server (SIGTERM) and looks at what is left."""
+    avi = index_clip(tmp_path / "clip.avi", 40, codec="mpeg4")
+    _predict(client, avi, model_name)
+    assert server.files_left()  # uploads and frames are there while it serves
+    t0 = time.monotonic()
+    server.stop()
+    assert time.monotonic() - t0 < 20
+    assert server.files_left() == []
+    assert not any((server.root / "tmp").iterdir())  # nothing else went to the temp dir either
