@@ -364,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
             res["videomae_speedup"] = round(res["videomae_latency_s"] / ours["latency_s"], 2)
             res["videomae_speedup_torch"] = round(res["videomae_latency_s"] / torch_ref["latency_s"], 2)
             res["videomae_speedup_bf16"] = round(res["videomae_latency_s"] / bf16["latency_s"], 2)
+            compute_s = (ours["breakdown_ms"]["cnn"] + ours["breakdown_ms"]["rnn"]) / 1000
+            res["videomae_compute_speedup"] = round(res["videomae_forward_s"] / compute_s, 1)  # models only
 
         log("live-path compute per frame")
         res.update(bench_stream(model, clip, 40 if args.quick else 90, "auto", "fp32"))
