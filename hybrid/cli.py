@@ -56,11 +56,126 @@ def cmd_push(args) -> int:
     return 0
 
 
+def _recipe_args(p: argparse.ArgumentParser) -> None:
+    """One --flag per Recipe field (hybrid.train.Recipe), on top of an optional --recipe JSON file."""
+    from dataclasses import MISSING, fields
+
+    from .train import Recipe
+
+    p.add_argument("--recipe", default=None, help="JSON file of Recipe fields (e.g. a model's training.json)")
+    g = p.add_argument_group("recipe (override --recipe)")
+    for f in fields(Recipe):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        if isinstance(default, bool):
+            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+        elif f.name == "labels":
+            g.add_argument(flag, dest=f.name, nargs="+", default=None, help="classes to use (default: all folders)")
+        elif f.name == "image_size":
+            g.add_argument(flag, dest=f.name, nargs=2, type=int, metavar=("H", "W"), default=None)
+        else:
+            g.add_argument(flag, dest=f.name, type=type(default), default=None, help=f"default {default}")
+
+
+def _recipe(args):
+    import json as _json
+    from dataclasses import fields, replace
+
+    from .train import Recipe
+
+    recipe = Recipe()
+    if args.recipe:
+        try:
+            spec = _json.loads(open(args.recipe, encoding="utf-8").read())
+        except (OSError, ValueError) as e:
+            raise HybridError(f"can't read recipe {args.recipe}: {e}") from e
+        spec = spec.get("recipe", spec)  # a training.json holds {"recipe": ..., "history": ...}
+        names = {f.name for f in fields(Recipe)}
+        unknown = sorted(set(spec) - names)
+        if unknown:
+            raise HybridError(f"unknown recipe fields in {args.recipe}: {', '.join(unknown)}")
+        recipe = replace(recipe, **{k: tuple(v) if k == "image_size" else v for k, v in spec.items()})
+    given = {f.name: getattr(args, f.name) for f in fields(Recipe) if getattr(args, f.name, None) is not None}
+    if "image_size" in given:
+        given["image_size"] = tuple(given["image_size"])
+    return replace(recipe, **given)
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model on a folder of class folders of videos")
+    p.add_argument("--data", required=True, help="folder: <class>/<video> (nested set folders allowed)")
+    p.add_argument("--out", required=True, help="model folder to write (config.json, model.safetensors, README.md)")
+    p.add_argument("--cache", default="cache/features", help="feature cache folder")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--card", default=None, help="JSON file of model card sections (metrics, limits, ...)")
+    _recipe_args(p)
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from .train import train
+
+    card = None
+    if args.card:
+        try:
+            card = json.loads(open(args.card, encoding="utf-8").read())
+        except (OSError, ValueError) as e:
+            raise HybridError(f"can't read model card details {args.card}: {e}") from e
+    model = train(args.data, args.out, _recipe(args), args.cache, args.device, card=card)
+    print(f"saved {args.out} ({len(model.labels)} classes: {', '.join(model.labels)})")
+    return 0
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="accuracy of a model on a folder of videos, or cross-validation of a recipe")
+    p.add_argument("--data", required=True, help="folder: <class>/<video> (nested set folders allowed)")
+    p.add_argument("--model", default=None, help="model folder or Hub repo id (default: the bundled model)")
+    p.add_argument("--cv", choices=["groups"], default=None, help="leave-one-group-out CV of a training recipe")
+    p.add_argument("--cache", default="cache/features", help="feature cache folder (--cv)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (--cv)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _recipe_args(p)
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args) -> int:
+    if args.cv:
+        from .train import cross_validate, load_dataset, pick_device
+
+        recipe = _recipe(args)
+        device = pick_device(args.device)
+        report = cross_validate(load_dataset(args.data, recipe, args.cache, device), recipe, device)
+    else:
+        from .evaluate import evaluate
+        from .pipeline import Recognizer
+
+        report = evaluate(Recognizer(args.model), args.data)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"accuracy {report['accuracy']:.1%} on {report['n']} clips")
+    for name, row in report["per_class"].items():
+        acc = "n/a" if row["accuracy"] is None else f"{row['accuracy']:.1%}"
+        print(f"  {name:>20s}  {acc:>6s}  (n={row['n']})")
+    for fold in report.get("folds", []):
+        print(f"  fold {fold['group']:>6s}: {fold['accuracy']:.1%} (n={fold['n']})")
+    if report.get("unknown_classes"):
+        print(
+            "  not counted (unknown to the model): "
+            + ", ".join(f"{k} ({v})" for k, v in report["unknown_classes"].items())
+        )
+    for err in report.get("errors", []):
+        print(f"  could not read {err['path']}: {err['error']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hybrid", description="Hybrid CNN-RNN action recognition")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_predict(sub)
     _add_push(sub)
+    _add_train(sub)
+    _add_eval(sub)
     return parser
 
 

@@ -70,9 +70,13 @@ class TemporalHead(nn.Module):
         bidirectional: bool,
         dropout: float,
         temporal_pool: str,
+        motion: bool = False,
     ):
         super().__init__()
         self.rnn_type, self.temporal_pool, self.bidirectional = rnn_type, temporal_pool, bidirectional
+        self.motion = motion
+        if motion:  # each step also sees how the features changed since the previous frame
+            in_dim *= 2
         self.norm = nn.LayerNorm(in_dim)
         self.proj = nn.Sequential(nn.Linear(in_dim, proj_dim), nn.GELU(), nn.Dropout(dropout))
         rnn_cls = nn.GRU if rnn_type == "gru" else nn.LSTM
@@ -89,6 +93,9 @@ class TemporalHead(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(out_dim, num_classes))
 
     def forward(self, feats: torch.Tensor) -> HeadOutput:
+        if self.motion:
+            prev = torch.cat([feats[:, :1], feats[:, :-1]], 1)  # the first frame has no motion
+            feats = torch.cat([feats, feats - prev], -1)  # [B,T,2D]
         out, _ = self.rnn(self.proj(self.norm(feats)))  # [B,T,H']
         B, T, _ = out.shape
         causal = torch.ones(T, T, dtype=torch.bool, device=out.device).tril()  # [t, i]: i <= t
@@ -106,6 +113,10 @@ class TemporalHead(nn.Module):
         if self.bidirectional:
             raise ModelError("a bidirectional RNN needs the whole clip; it cannot stream frame by frame")
         state = dict(state or {})
+        if self.motion:
+            prev = state.get("prev", feat)
+            state["prev"] = feat
+            feat = torch.cat([feat, feat - prev], -1)
         x = self.proj(self.norm(feat))[:, None]  # [B,1,P]
         out, state["rnn"] = self.rnn(x, state.get("rnn"))
         h = out[:, 0]  # [B,H']
@@ -122,6 +133,31 @@ class TemporalHead(nn.Module):
             state.update(m=m, s=s, v=v)
             pooled = v / s[:, None]
         return self.classifier(pooled), state
+
+
+class HeadEnsemble(nn.Module):
+    """Several temporal heads trained side by side on the same features; their logits are averaged.
+
+    The heads are tiny next to the CNN, so an ensemble costs almost nothing at inference.
+    """
+
+    def __init__(self, heads: list[TemporalHead]):
+        super().__init__()
+        self.members = nn.ModuleList(heads)
+
+    def forward_members(self, feats: torch.Tensor) -> list[HeadOutput]:
+        return [h(feats) for h in self.members]
+
+    def forward(self, feats: torch.Tensor) -> HeadOutput:
+        outs = self.forward_members(feats)
+        step_logits = torch.stack([o.step_logits for o in outs]).mean(0)
+        attention = torch.stack([o.attention for o in outs]).mean(0)
+        return HeadOutput(logits=step_logits[:, -1], step_logits=step_logits, attention=attention)
+
+    def step(self, feat: torch.Tensor, state: dict[str, Any] | None) -> tuple[torch.Tensor, dict[str, Any]]:
+        states = (state or {}).get("members") or [None] * len(self.members)
+        results = [h.step(feat, s) for h, s in zip(self.members, states)]
+        return torch.stack([r[0] for r in results]).mean(0), {"members": [r[1] for r in results]}
 
 
 class HybridCNNRNN(
@@ -153,6 +189,8 @@ class HybridCNNRNN(
         bidirectional: bool = False,
         dropout: float = 0.2,
         temporal_pool: str = "attention",
+        motion: bool = False,
+        num_heads: int = 1,
         storage_dtype: str = "float32",
     ):
         super().__init__()
@@ -172,8 +210,8 @@ class HybridCNNRNN(
             raise ModelError("num_frames must be >= 1 and image_size [H, W] at least 32 px")
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ModelError("mean and std need 3 values (RGB), std > 0")
-        if min(proj_dim, hidden_size, num_layers) < 1 or not 0 <= dropout < 1:
-            raise ModelError("proj_dim, hidden_size, num_layers must be >= 1 and dropout in [0, 1)")
+        if min(proj_dim, hidden_size, num_layers, num_heads) < 1 or not 0 <= dropout < 1:
+            raise ModelError("proj_dim, hidden_size, num_layers, num_heads must be >= 1 and dropout in [0, 1)")
         self.labels = [str(x) for x in labels]
         self.num_frames = int(num_frames)
         self.image_size = (int(image_size[0]), int(image_size[1]))
@@ -200,21 +238,28 @@ class HybridCNNRNN(
             "bidirectional": bool(bidirectional),
             "dropout": float(dropout),
             "temporal_pool": temporal_pool,
+            "motion": bool(motion),
+            "num_heads": int(num_heads),
             "storage_dtype": storage_dtype,
         }
         self.backbone = create_backbone(backbone, backbone_pretrained)
         channels = self.backbone.num_features
-        self.head = TemporalHead(
-            channels * self.grid[0] * self.grid[1],
-            len(self.labels),
-            proj_dim,
-            rnn_type,
-            hidden_size,
-            num_layers,
-            bidirectional,
-            dropout,
-            temporal_pool,
-        )
+        heads = [
+            TemporalHead(
+                channels * self.grid[0] * self.grid[1],
+                len(self.labels),
+                int(proj_dim),
+                rnn_type,
+                int(hidden_size),
+                int(num_layers),
+                bool(bidirectional),
+                float(dropout),
+                temporal_pool,
+                bool(motion),
+            )
+            for _ in range(int(num_heads))
+        ]
+        self.head: TemporalHead | HeadEnsemble = heads[0] if len(heads) == 1 else HeadEnsemble(heads)
 
     @property
     def config(self) -> dict[str, Any]:

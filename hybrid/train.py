@@ -45,6 +45,8 @@ class Recipe:
     num_layers: int = 1
     bidirectional: bool = False
     temporal_pool: str = "attention"
+    motion: bool = False  # feed feature differences between frames too
+    num_heads: int = 1  # an ensemble of temporal heads (logits averaged)
     dropout: float = 0.3
     epochs: int = 60
     batch_size: int = 16
@@ -78,6 +80,8 @@ class Recipe:
             bidirectional=self.bidirectional,
             dropout=self.dropout,
             temporal_pool=self.temporal_pool,
+            motion=self.motion,
+            num_heads=self.num_heads,
             storage_dtype=self.storage_dtype,
         )
 
@@ -117,22 +121,24 @@ def sample_positions(grid: int, num: int, rng: np.random.Generator | None) -> li
     return [int(rng.integers(int(a), max(int(a) + 1, int(math.ceil(b))))) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def _batch(ds: Dataset, idx: list[int], recipe: Recipe, rng: np.random.Generator | None, device: str):
+def _batch(ds: Dataset, idx: list[int], recipe: Recipe, rng: np.random.Generator | None, device: str, variant=0):
     xs = []
     for i in idx:
         variants = ds.feats[i]
-        v = variants[int(rng.integers(len(variants)))] if rng is not None else variants[0]
+        v = variants[int(rng.integers(len(variants)))] if rng is not None else variants[variant]
         xs.append(v[sample_positions(len(v), recipe.num_frames, rng if recipe.jitter else None)])
     return torch.stack(xs).to(device), torch.tensor([ds.y[i] for i in idx], device=device)
 
 
 @torch.no_grad()
-def predict_logits(model: HybridCNNRNN, ds: Dataset, idx: list[int], recipe: Recipe, device: str) -> torch.Tensor:
-    """Clip logits [N,K] for samples idx (no augmentation, segment-centre frames)."""
+def predict_logits(
+    model: HybridCNNRNN, ds: Dataset, idx: list[int], recipe: Recipe, device: str, variant: int = 0
+) -> torch.Tensor:
+    """Clip logits [N,K] for samples idx (segment-centre frames of one cached variant; 0 = as recorded)."""
     model.head.eval()
     if not idx:
         return torch.zeros(0, len(ds.labels))
-    x, _ = _batch(ds, idx, recipe, None, device)
+    x, _ = _batch(ds, idx, recipe, None, device, variant)
     return model.head(x).logits.float().cpu()
 
 
@@ -160,14 +166,7 @@ def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], reci
             if not idx:
                 continue
             x, y = _batch(ds, idx, recipe, rng, device)
-            out = head(x)
-            loss = F.cross_entropy(out.logits, y, weight=weight, label_smoothing=recipe.label_smoothing)
-            if recipe.step_loss:
-                T = out.step_logits.shape[1]
-                steps = out.step_logits.flatten(0, 1)
-                loss = loss + recipe.step_loss * F.cross_entropy(
-                    steps, y.repeat_interleave(T), weight=weight, label_smoothing=recipe.label_smoothing
-                )
+            loss = sum(_loss(out, y, weight, recipe) for out in _member_outputs(head, x))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(head.parameters(), 5.0)
@@ -193,6 +192,21 @@ def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], reci
     return history
 
 
+def _member_outputs(head, x: torch.Tensor):
+    """Each ensemble member is trained on its own loss (averaged logits would tie them together)."""
+    return head.forward_members(x) if hasattr(head, "forward_members") else [head(x)]
+
+
+def _loss(out, y: torch.Tensor, weight: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    loss = F.cross_entropy(out.logits, y, weight=weight, label_smoothing=recipe.label_smoothing)
+    if recipe.step_loss:
+        T = out.step_logits.shape[1]
+        loss = loss + recipe.step_loss * F.cross_entropy(
+            out.step_logits.flatten(0, 1), y.repeat_interleave(T), weight=weight, label_smoothing=recipe.label_smoothing
+        )
+    return loss
+
+
 def new_model(recipe: Recipe, labels: list[str]) -> HybridCNNRNN:
     """A model with ImageNet backbone weights and a freshly initialised head (seeded)."""
     torch.manual_seed(recipe.seed)
@@ -203,12 +217,15 @@ def cross_validate(ds: Dataset, recipe: Recipe, device: str = "cpu", quiet: bool
     """Leave-one-group-out: for each group, train on the others, test on it. Returns accuracy stats."""
     t0 = time.time()
     template = new_model(recipe, ds.labels)  # every fold starts from the same initial head
-    folds, y_true, y_pred = [], [], []
+    folds, y_true, y_pred, y_tta = [], [], [], []
     for group, train_idx, test_idx in tqdm(list(leave_one_group_out(ds.samples)), desc="folds", disable=quiet):
         train_idx, val_idx = split_groups(ds.samples, train_idx, recipe.val_groups, seed=recipe.seed)
         model = copy.deepcopy(template)
         fit(model, ds, train_idx, val_idx, recipe, device, quiet=True)
-        pred = predict_logits(model, ds, test_idx, recipe, device).argmax(1).tolist()
+        logits = predict_logits(model, ds, test_idx, recipe, device)
+        pred = logits.argmax(1).tolist()
+        if recipe.flip and recipe.aug_copies > 1:  # variant 1 is the mirror image: test-time augmentation
+            y_tta += (logits + predict_logits(model, ds, test_idx, recipe, device, variant=1)).argmax(1).tolist()
         truth = [ds.y[i] for i in test_idx]
         acc = float(np.mean([p == t for p, t in zip(pred, truth)]))
         folds.append({"group": group, "n": len(test_idx), "accuracy": acc})
@@ -219,6 +236,7 @@ def cross_validate(ds: Dataset, recipe: Recipe, device: str = "cpu", quiet: bool
         protocol="leave-one-group-out",
         folds=folds,
         mean_fold_accuracy=float(np.mean([f["accuracy"] for f in folds])),
+        accuracy_flip_tta=float(np.mean([p == t for p, t in zip(y_tta, y_true)])) if y_tta else None,
         seconds=round(time.time() - t0, 1),
     )
     return report

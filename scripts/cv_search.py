@@ -56,6 +56,7 @@ def main() -> None:
             "accuracy": round(report["accuracy"], 4),
             "n": report["n"],
             "mean_fold": round(report["mean_fold_accuracy"], 4),
+            "flip_tta": report["accuracy_flip_tta"],
             "seconds": report["seconds"],
             "confusion": report["confusion"],
             "recipe": asdict(recipe),
