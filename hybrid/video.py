@@ -123,6 +123,20 @@ def _diagnose(path: str) -> str:
     return "is not a video that OpenCV/FFmpeg can open (unknown format or damaged file)"
 
 
+def _quiet_open(path: str) -> cv2.VideoCapture:
+    """VideoCapture without OpenCV's warning lines on stderr for files it can't open (we raise instead).
+
+    The OPENCV_LOG_LEVEL set above only counts if cv2 was not imported first, hence the scoped level.
+    """
+    log = cv2.utils.logging
+    level = log.getLogLevel()
+    log.setLogLevel(min(level, log.LOG_LEVEL_ERROR))
+    try:
+        return cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+    finally:
+        log.setLogLevel(level)
+
+
 def open_video(path: str | os.PathLike, limits: VideoLimits = VideoLimits()) -> cv2.VideoCapture:
     """Open a file for decoding or raise VideoError with a reason a person understands."""
     path = os.fspath(path)
@@ -134,7 +148,7 @@ def open_video(path: str | os.PathLike, limits: VideoLimits = VideoLimits()) -> 
         raise VideoError(f"{name} is empty (0 bytes)")
     if limits.max_bytes is not None and size > limits.max_bytes:
         raise VideoError(f"{name} is {size / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.1f} MB")
-    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+    cap = _quiet_open(path)
     if not cap.isOpened():
         cap.release()
         raise VideoError(f"{name} {_diagnose(path)}")
