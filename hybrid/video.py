@@ -141,8 +141,10 @@ def open_video(path: str | os.PathLike, limits: VideoLimits = VideoLimits()) -> 
     """Open a file for decoding or raise VideoError with a reason a person understands."""
     path = os.fspath(path)
     name = os.path.basename(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise VideoError(f"{name}: no such file")
+    if not os.path.isfile(path):
+        raise VideoError(f"{name} is not a regular file (a folder or a device?)")
     size = os.path.getsize(path)
     if size == 0:
         raise VideoError(f"{name} is empty (0 bytes)")

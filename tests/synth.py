@@ -199,3 +199,18 @@ def with_audio(src: str | Path, dst: str | Path, seconds: float) -> Path:
     cmd = ["ffmpeg", "-y", "-v", "error", "-i", str(src), "-f", "lavfi", "-i", f"sine=f=440:d={seconds}"]
     _run(cmd + ["-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "libopus", str(dst)])
     return Path(dst)
+
+
+def gapped_clip(path: str | Path, n: int, gap_at: int, gap: int, size=(320, 240)) -> Path:
+    """An index-coded 30 fps H.264 mp4 whose timestamps jump `gap` frames after frame `gap_at` (as when a
+    camera drops frames): time-based frame numbers then disagree with the decoded order."""
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".even.mp4")
+    index_clip(tmp, n, 30, size, extra=["-bf", "0"])  # no B-frames: pts == dts, so one expression moves both
+    try:
+        tick = 15360 // 30  # libx264 in mp4 at 30 fps: time base 1/15360
+        retime = f"setts=ts=N*{tick}+gte(N\\,{gap_at})*{gap * tick}"
+        _run(["ffmpeg", "-y", "-v", "error", "-i", str(tmp), "-c", "copy", "-bsf:v", retime, str(path)])
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -42,6 +42,7 @@ BAD = {
     "big.mp4": (VideoLimits(max_bytes=20_000), "MB; the limit is 0.0 MB"),
     "8k.avi": (VideoLimits(max_side=4096), "8k.avi is 7680x4320; frames larger than 4096 px on a side are refused"),
     "missing.mp4": (VideoLimits(), "missing.mp4: no such file"),
+    "folder.mp4": (VideoLimits(), "folder.mp4 is not a regular file"),
 }
 GOOD = ["one.mp4", "8k.avi", "phone.mp4", "browser.webm"]
 
@@ -50,6 +51,7 @@ GOOD = ["one.mp4", "8k.avi", "phone.mp4", "browser.webm"]
 def corpus(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("bad_inputs")
     (d / "empty.mp4").touch()
+    (d / "folder.mp4").mkdir()
     (d / "notes.mp4").write_text("Shopping list\n- eggs\n- milk\n")
     (d / "noise.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
     full = synth.index_clip(d / "full.mp4", 200, 30, SIZE).read_bytes()  # moov at the end

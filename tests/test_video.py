@@ -138,6 +138,15 @@ def test_matroska_count_past_the_end_on_the_seek_path(tmp_path, monkeypatch):
     assert clip.method == "seek" and clip.indices == uniform_indices(N, T)  # the end probe found the real end
 
 
+def test_timestamp_gaps_fall_back_to_decoding_in_order(tmp_path, monkeypatch):
+    """Seeks land by timestamp; where timestamps skip (dropped frames) they are caught and not used."""
+    monkeypatch.setattr(video, "SEEK_MIN_FRAMES", 1)
+    path = synth.gapped_clip(tmp_path / "gap.mp4", N, gap_at=45, gap=10, size=SIZE)
+    clip = read_clip(path, T)
+    assert clip.method == "sequential" and clip.indices == uniform_indices(N, T)
+    assert [read_index(f) for f in clip.frames] == clip.indices and clip.total_frames == N
+
+
 @pytest.mark.parametrize("rotate", [90, 180, 270])
 def test_phone_rotation_is_applied(tmp_path, rotate):
     upright = (96, 128) if rotate != 180 else (128, 96)  # displayed (w, h)
