@@ -129,6 +129,10 @@ def clip_tab(model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) 
                 label="Your clip: drop a file or record with the webcam",
                 sources=["upload", "webcam"],
                 include_audio=True,  # keep uploads as they are (no re-encode before the model reads them)
+                # the model sees ~224 px: record 640x480 without the microphone (small uploads, no audio asked)
+                webcam_options=gr.WebcamOptions(
+                    constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False}
+                ),
                 height=340,
                 elem_id="video-in",
             )

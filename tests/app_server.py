@@ -39,7 +39,7 @@ class AppServer:
         env.update(
             GRADIO_SERVER_PORT=str(self.port),
             GRADIO_TEMP_DIR=str(self.temp),
-            GRADIO_EXAMPLES_CACHE=str(root / "examples-cache"),
+            GRADIO_EXAMPLES_CACHE=str(root / "tmp" / "examples-cache"),  # under TMPDIR: Gradio serves from there
             GRADIO_ANALYTICS_ENABLED="False",
             HF_HOME=str(root / "hf"),
             HYBRID_CACHE=str(root / "engine-cache"),

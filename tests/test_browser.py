@@ -1,0 +1,198 @@
+"""The app in Debian's Chromium, driven by Playwright: upload, webcam recording (fake device), examples,
+bad input, the model card, a phone-sized screen. Screenshots go to $HYBRID_SCREENSHOTS (else tmp_path)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from app_server import AppServer
+from conftest import shared_data
+from synth import index_clip
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("HYBRID_CHROMIUM", "/usr/bin/chromium")
+LABELS = re.compile(r"^(alpha|beta|gamma) — \d+%$")
+TIMEOUT_MS = 90_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_model_dir):
+    root = tmp_path_factory.mktemp("browser-app")
+    examples = root / "examples"
+    examples.mkdir()
+    index_clip(examples / "synthetic.mp4", 60, size=(160, 120))
+    srv = AppServer(root, tiny_model_dir, extra_env={"HYBRID_EXAMPLES": str(examples)}).wait_ready()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    pw = sync_playwright().start()
+    args = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=args)
+    yield b
+    b.close()
+    pw.stop()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("HYBRID_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def open_page(browser, server, width: int = 1280, height: int = 900):
+    ctx = browser.new_context(viewport={"width": width, "height": height}, permissions=["camera", "microphone"])
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.wait_for_selector("#run")
+    return page
+
+
+def upload(page, path: Path) -> None:
+    page.locator("#video-in input[type=file]").set_input_files(str(path))
+
+
+def wait_for_answer(page) -> str:
+    """Wait until the answer panel shows a class and the frames are drawn; returns the verdict line."""
+    page.wait_for_function(
+        "() => { const h = document.querySelector('#verdict h2'); return h && / — \\d+%$/.test(h.innerText) }",
+        timeout=TIMEOUT_MS,
+    )
+    page.locator("#frames .gallery-item").first.wait_for(state="visible")
+    return page.locator("#verdict h2").inner_text().strip()
+
+
+def no_sideways_scroll(page) -> bool:
+    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_idle_then_upload_shows_the_answer_the_frames_and_the_plots(browser, server, tmp_path, shots):
+    page = open_page(browser, server)
+    assert "Drop a clip, record one, or pick an example" in page.locator("#verdict").inner_text()
+    assert not page.locator("#frames").is_visible() and not page.locator("#answer").is_visible()
+    page.screenshot(path=str(shots / "idle.png"), full_page=True)
+
+    upload(page, index_clip(tmp_path / "clip.mp4", 90, size=(320, 240)))
+    assert LABELS.match(wait_for_answer(page))
+    answer = page.locator("#answer").inner_text()
+    assert all(name in answer for name in ("alpha", "beta", "gamma")) and "%" in answer
+    assert page.locator("#frames .gallery-item").count() == 4  # the tiny model reads 4 frames
+    assert re.search(r"at \d+\.\d\d s", page.locator("#frames").inner_text())
+    assert page.locator("#features img").is_visible() and page.locator("#belief img").is_visible()
+    assert "CNN" in page.locator("#timings").inner_text()
+    page.screenshot(path=str(shots / "result.png"), full_page=True)
+
+    first = page.locator("#frames .gallery-item img").first
+    before = first.get_attribute("src")
+    page.get_by_label("Where the CNN fired (activation)").check()
+    page.wait_for_function(
+        "(src) => { const i = document.querySelector('#frames .gallery-item img'); return i && i.src !== src }",
+        arg=before,
+    )
+    page.close()
+
+
+def test_a_file_the_browser_cannot_play_gets_a_playable_preview(browser, server, tmp_path):
+    page = open_page(browser, server)
+    upload(page, index_clip(tmp_path / "clip.avi", 60, size=(320, 240), codec="mpeg4"))
+    assert LABELS.match(wait_for_answer(page))
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#video-in video');"
+        " return v && v.src.includes('.preview.mp4') && v.readyState >= 1 && !v.error }"
+    )
+    page.close()
+
+
+def test_bad_file_shows_the_reason_and_the_app_keeps_serving(browser, server, tmp_path, shots):
+    page = open_page(browser, server)
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("this is not a video\n" * 40)
+    upload(page, bad)
+    page.get_by_text(re.compile("Can't use this video")).first.wait_for(state="visible")
+    assert re.search("not a video|text file", page.locator("#verdict").inner_text())
+    assert not page.locator("#frames").is_visible()
+    page.screenshot(path=str(shots / "error.png"), full_page=False)
+
+    page.locator("#video-in button[aria-label='Clear']").first.click()
+    page.wait_for_function("() => document.querySelector('#verdict').innerText.includes('Drop a clip')")
+    upload(page, index_clip(tmp_path / "good.mp4", 30))
+    assert LABELS.match(wait_for_answer(page))
+    page.close()
+
+
+def test_webcam_recording_gets_a_prediction(browser, server, shots):
+    page = open_page(browser, server)
+    page.locator("#video-in button[aria-label='Capture from camera']").click()
+    page.get_by_text("Click to Access Webcam").click()
+    record = page.locator("#video-in button[aria-label='start recording']")
+    record.wait_for(state="visible")
+    record.click()
+    page.wait_for_timeout(2500)  # the fake camera draws a moving test pattern
+    record.click()
+    assert LABELS.match(wait_for_answer(page))
+    assert re.search(r"VP[89]|vp[89]", page.locator("#timings").inner_text())  # a browser webm recording
+    assert page.locator("#frames .gallery-item").count() == 4
+    page.screenshot(path=str(shots / "webcam.png"), full_page=False)
+    page.close()
+
+
+def test_example_runs_from_the_lazy_cache(browser, server):
+    page = open_page(browser, server)
+    page.get_by_text("synthetic.mp4").click()
+    assert LABELS.match(wait_for_answer(page))
+    first = page.locator("#verdict h2").inner_text()
+    page.reload()
+    page.wait_for_selector("#run")
+    page.get_by_text("synthetic.mp4").click()
+    assert wait_for_answer(page) == first  # the same answer, now from the cache
+    page.close()
+
+
+def test_model_card_tab_and_a_hub_id_that_cannot_load(browser, server, shots):
+    page = open_page(browser, server)
+    page.get_by_role("tab", name="Model card").click()
+    page.get_by_text("Knows 3 actions").wait_for(state="visible")
+    assert "`" not in page.locator("#card").inner_text()  # markdown rendered, not shown raw
+    page.screenshot(path=str(shots / "card.png"), full_page=False)
+    page.locator("#repo textarea, #repo input").first.fill("someone/not-here")
+    page.locator("#repo textarea, #repo input").first.press("Enter")
+    page.locator("#card").get_by_text("Can't load this model").wait_for(state="visible")
+    assert "someone/not-here" in page.locator("#card").inner_text()
+    page.close()
+
+
+def test_phone_width(browser, server, tmp_path, shots):
+    page = open_page(browser, server, width=390, height=844)
+    assert no_sideways_scroll(page)
+    page.screenshot(path=str(shots / "phone-idle.png"), full_page=True)
+    upload(page, index_clip(tmp_path / "clip.mp4", 60))
+    assert LABELS.match(wait_for_answer(page))
+    assert no_sideways_scroll(page)
+    box = page.locator("#verdict h2").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    page.screenshot(path=str(shots / "phone-result.png"), full_page=True)
+    page.close()
+
+
+def test_a_real_clip(browser, server, tmp_path):
+    clip = shared_data("ut-interaction") / "set1" / "hugging"
+    path = sorted(clip.glob("*.avi"))[0]
+    local = tmp_path / path.name
+    shutil.copy(path, local)  # an upload from the test's own folder
+    page = open_page(browser, server)
+    upload(page, local)
+    assert LABELS.match(wait_for_answer(page))
+    assert "4 frames sampled from" in page.locator("#timings").inner_text()
+    page.close()
