@@ -2,7 +2,9 @@
 
 `index_frame(i)` draws i as 12 bits, one wide black/white bar each, so the number survives lossy codecs
 and downscaling; `read_index(frame)` gets it back. Clips are written with ffmpeg (any codec it has)
-or cv2.VideoWriter.
+or cv2.VideoWriter. Awkward real-world files are reproduced too: browser_webm (MediaRecorder-style,
+broken fps/count), rotated_clip (phone rotation metadata), gapped_clip (dropped-frame timestamps),
+with_audio (audio outlasting the video), plus lavfi_clip / audio_only for cheap long or video-less files.
 """
 
 from __future__ import annotations
