@@ -221,6 +221,7 @@ def build_demo(examples_dir: str | None = None) -> gr.Blocks:
                 info="Bundled with this app",
             )  # fmt: skip
             repo_id = gr.Textbox(
+                "",
                 label="…or a Hugging Face repo id", placeholder="owner/name (press Enter to load)", scale=1,
                 min_width=200, elem_id="repo", info="Any hybrid model on the Hub; loaded once, then cached",
             )  # fmt: skip

@@ -400,7 +400,13 @@ def failure_markdown(video_path: str | None) -> str:
     e = _ERRORS.get(os.path.abspath(video_path or ""))
     if e is None:
         return "#### No answer\nThe clip could not be classified; the reason is in the red message."
-    return f"#### {e.title}\n{e.message}"
+    hint = ""
+    if e.title.startswith("Can't use") or e.title.startswith("Can't read"):
+        hint = (
+            f"\n\n_Try an MP4 (H.264) or WebM clip of at most {MAX_DURATION_S:.0f} s and {MAX_FILE_MB:.0f} MB, "
+            "or record one with the webcam._"
+        )
+    return f"#### {e.title}\n{e.message}{hint}"
 
 
 def classify(

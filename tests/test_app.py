@@ -239,7 +239,8 @@ def test_bad_input_gets_a_clear_message(app_env, tmp_path, index_clip_path):
         assert Path(path or "x").name in err.value.message or path is None  # names the file it means
         assert err.value.title in ("No video", "Can't use this video", "Can't read this video")
         if path:
-            assert logic.failure_markdown(path) == f"#### {err.value.title}\n{err.value.message}"
+            shown = logic.failure_markdown(path)
+            assert shown.startswith(f"#### {err.value.title}\n{err.value.message}") and "MP4 (H.264)" in shown
 
 
 def test_av1_is_either_decoded_or_refused_clearly(app_env, tmp_path):
@@ -436,6 +437,51 @@ def test_api_info_names_predict_with_video_first(server):
     endpoints = server.api_info()["named_endpoints"]
     assert list(endpoints) == ["/predict"]
     assert endpoints["/predict"]["parameters"][0]["component"] == "Video"
+
+
+def test_mcp_server_offers_predict_where_gradio_mcp_is_installed(server):
+    import importlib.util
+
+    if importlib.util.find_spec("mcp") is None:
+        pytest.skip("gradio[mcp] is not installed in this environment (requirements.txt installs it)")
+    tools = httpx.get(server.url + "/gradio_api/mcp/schema", timeout=10).json()
+    assert [t["name"] for t in tools] == ["predict"]
+    assert list(tools[0]["inputSchema"]["properties"])[0] == "video"
+
+
+def _readme() -> str:
+    return (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_front_matter_configures_a_gradio_space():
+    import gradio
+    import yaml
+
+    text = _readme()
+    assert text.startswith("---\n")
+    meta = yaml.safe_load(text.split("---\n")[1])
+    for key in ("title", "emoji", "colorFrom", "colorTo", "short_description", "license", "models"):
+        assert key in meta, key
+    assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__ and meta["app_file"] == "app.py"
+    assert (Path(__file__).resolve().parents[1] / meta["app_file"]).is_file()
+    requirements = (Path(__file__).resolve().parents[1] / "requirements.txt").read_text()
+    assert re.search(rf"^gradio(\[mcp\])?=={re.escape(meta['sdk_version'])}$", requirements, re.M)
+    assert re.fullmatch(r"3\.\d+", str(meta["python_version"])) and len(meta["short_description"]) <= 60
+    body = text.split("---\n", 2)[2]
+    assert re.findall(r"^## .*", body, re.M)[0] == "## Start here"  # the commands still come first
+
+
+def test_readme_gradio_client_snippet_works(server, tmp_path, index_clip_path, monkeypatch):
+    app_section = _readme().split("## App", 1)[1]
+    code = re.search(r"```python\n(.*?)```", app_section, re.S).group(1)
+    assert 'api_name="/predict"' in code
+    shutil.copy(index_clip_path, tmp_path / "clip.mp4")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    assert 'Client("http://127.0.0.1:7860/")' in code
+    code = code.replace('Client("http://127.0.0.1:7860/")', f'Client("{server.url}", download_files="{tmp_path}")')
+    exec(code, scope)  # noqa: S102 - our own README
+    assert scope["top5"]["label"] in LABELS and scope["result"]["frames"] == 4
 
 
 def test_a_stop_leaves_nothing_in_the_temp_folders(server, client, model_name, tmp_path):
