@@ -211,35 +211,39 @@ def bench_videomae(clip: Path, runs: int) -> dict[str, Any]:
 
 
 # --- memory on long videos (fresh processes) ---------------------------------------------------------------
+def _status_mb(key: str) -> float:
+    """VmRSS / VmHWM (peak) of this process from /proc, in MB. VmHWM starts afresh at exec, unlike
+    ru_maxrss, which also counts the parent's pages at fork time."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {key} in /proc/self/status")
+
+
 def child_predict(video: str, model_dir: str, threads: int) -> None:
     """Runs in a fresh process: load, predict once, print one JSON line."""
-    import resource
-
     import torch
 
     torch.set_num_threads(threads)
     from hybrid.pipeline import Recognizer
 
     rec = Recognizer(model_dir)
-    loaded_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    loaded = _status_mb("VmHWM")
     t = time.perf_counter()
     pred = rec(video)
-    print(json.dumps({"latency_s": time.perf_counter() - t, "loaded_rss_mb": loaded_kb / 1024,
+    print(json.dumps({"latency_s": time.perf_counter() - t, "loaded_rss_mb": loaded, "peak_rss_mb": _status_mb("VmHWM"),
                       "timings_ms": pred.timings_ms, "frames": pred.video["total_frames"]}))  # fmt: skip
 
 
 def measure_rss(video: Path, model_dir: Path, threads: int) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child-predict", str(video), "--model", str(model_dir)]
     cmd += ["--threads", str(threads)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"predict on {video.name} failed with status {proc.returncode}")
-    info = json.loads(out.strip().splitlines()[-1])
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
     return {
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(info["peak_rss_mb"], 1),
         "rss_after_load_mb": round(info["loaded_rss_mb"], 1),
         "latency_s": round(info["latency_s"], 3),
         "total_frames": info["frames"],
