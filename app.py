@@ -221,7 +221,7 @@ def build_demo(examples_dir: str | None = None) -> gr.Blocks:
                 info="Bundled with this app",
             )  # fmt: skip
             repo_id = gr.Textbox(
-                "",
+                logic.default_repo_id(),
                 label="…or a Hugging Face repo id", placeholder="owner/name (press Enter to load)", scale=1,
                 min_width=200, elem_id="repo", info="Any hybrid model on the Hub; loaded once, then cached",
             )  # fmt: skip
@@ -257,6 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.examples and not Path(args.examples).is_dir():
         parser.error(f"--examples: {args.examples} is not a folder")
     signal.signal(signal.SIGTERM, _interrupt)
+    logic.warm_up()
     build_demo(args.examples).launch(**launch_kwargs())
 
 

@@ -92,6 +92,29 @@ def default_choice() -> str | None:
     return next(iter(models), None)
 
 
+def default_repo_id() -> str:
+    """$HYBRID_MODEL when it names a Hub repo rather than a folder (the repo box starts with it), else ""."""
+    env = os.environ.get("HYBRID_MODEL", "").strip()
+    if not env or Path(env).exists():
+        return ""
+    try:
+        return validate_repo_id(env)
+    except AppError:
+        return ""
+
+
+def warm_up() -> None:
+    """Load the default model (and build its CNN engine) in the background, so the first clip is quick."""
+
+    def load() -> None:
+        try:
+            MODELS.get(*resolve_model(default_choice(), default_repo_id()))
+        except Exception as e:  # noqa: BLE001 - the first request will report it properly
+            log.warning("warm-up failed: %s", e)
+
+    threading.Thread(target=load, name="warm-up", daemon=True).start()
+
+
 # "name" or "owner/name": letters, digits, - _ . ; no "--" or "..", no leading/trailing "-" or "."
 _REPO_ID = re.compile(r"^(?:[A-Za-z0-9](?:[\w.-]{0,94}[\w])?/)?[A-Za-z0-9](?:[\w.-]{0,94}[\w])?$", re.ASCII)
 

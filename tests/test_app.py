@@ -173,6 +173,24 @@ def test_models_offered_and_resolved(app_env, tiny_model_dir):
         logic.resolve_model("../../etc", "")
 
 
+def test_without_any_model_the_app_still_builds_and_says_why(tmp_path, monkeypatch):
+    import app
+
+    monkeypatch.delenv("HYBRID_MODEL", raising=False)
+    monkeypatch.setattr(logic, "MODELS_DIR", tmp_path / "no-models")
+
+    def no_default():
+        raise logic.ModelError("no bundled model")
+
+    monkeypatch.setattr(logic, "default_model_dir", no_default)
+    assert logic.bundled_models() == {} and logic.default_choice() is None
+    assert "/predict" in app.build_demo().get_api_info()["named_endpoints"]
+    with pytest.raises(logic.AppError, match="type a Hub repo id"):
+        logic.resolve_model(None, "")
+    monkeypatch.setenv("HYBRID_MODEL", "owner/name")  # a repo id, not a folder: it goes in the repo box
+    assert logic.default_repo_id() == "owner/name" and logic.bundled_models() == {}
+
+
 def test_classify_returns_everything_the_page_shows(app_env, index_clip_path):
     out = logic.classify(str(index_clip_path), app_env, "", logic.OVERLAY_GRADCAM)
     assert set(out.label) == set(LABELS) and abs(sum(out.label.values()) - 1) < 1e-4  # 3 classes: top-5 = all
