@@ -126,7 +126,7 @@ def clip_tab(model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) 
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=320):
             video = gr.Video(
-                label="Your clip: drop a file or record with the webcam",
+                label="Your clip (a file or the webcam)",
                 sources=["upload", "webcam"],
                 include_audio=True,  # keep uploads as they are (no re-encode before the model reads them)
                 # the model sees ~224 px: record 640x480 without the microphone (small uploads, no audio asked)
@@ -175,6 +175,7 @@ def clip_tab(model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) 
         inputs=inputs,
         outputs=outputs,
         api_name="predict",
+        scroll_to_output=True,  # on a phone the answer is below the player
         concurrency_limit=1,  # CPU-bound: one clip at a time, the queue holds the rest
         concurrency_id="model",
     )
