@@ -5,7 +5,8 @@ Layout and event wiring only; the work is in hybrid/app_logic.py (handlers) and 
     python app.py [--examples DIR]     # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT)
 
 Environment: HYBRID_MODEL (a model folder to offer first), HYBRID_EXAMPLES (a folder of example clips),
-HYBRID_MAX_DURATION_S (default 60), HYBRID_MAX_FILE_MB (default 100).
+HYBRID_MAX_DURATION_S (default 60), HYBRID_MAX_FILE_MB (default 100), HYBRID_LIVE_WINDOW_S (default 3),
+HYBRID_LIVE_TIME_LIMIT_S (default 300), HYBRID_TIMELINE_MAX_S (default 600).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ CSS = """
   border-radius: 999px; padding: 2px 10px; font-size: .88rem; white-space: nowrap;}
 #hero .flow span.end {border-color: #e8590c; color: #e8590c; font-weight: 600;}
 #hero .flow i {font-style: normal; color: var(--body-text-color-subdued);}
-#verdict h2 {font-size: 2.2rem; margin: 2px 0 4px; color: #e8590c; overflow-wrap: anywhere;}
+#verdict h2, #live-verdict h2 {font-size: 2.2rem; margin: 2px 0 4px; color: #e8590c; overflow-wrap: anywhere;}
 #timings {font-size: .85rem; color: var(--body-text-color-subdued);}
 .note {color: var(--body-text-color-subdued); font-size: .92rem;}
 #frames, #frames .wrap, #frames .gallery-container, #frames .grid-wrap {height: auto !important;
@@ -58,7 +59,7 @@ footer {display: none !important;}
 @media (max-width: 640px) {
   #hero h1 {font-size: 1.45rem;}
   #hero p {font-size: .92rem;}
-  #verdict h2 {font-size: 1.7rem;}
+  #verdict h2, #live-verdict h2 {font-size: 1.7rem;}
   #frames .grid-container {grid-template-columns: repeat(4, minmax(0, 1fr)) !important;}
   #frames .caption-label {display: none;}
 }
@@ -205,8 +206,120 @@ def clip_tab(model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) 
             examples.cache_event.success(show_results, None, boxes, api_visibility="private", show_progress="hidden")
 
 
+# --- Live tab -----------------------------------------------------------------------------------------------
+LIVE_STREAM_EVERY = 0.1  # s between webcam frames sent (the server takes one every ~0.19 s, see hybrid/stream.py)
+LIVE_TIME_LIMIT = int(logic._env_float("HYBRID_LIVE_TIME_LIMIT_S", 300))  # one stream's length; restart to go on
+LIVE_SESSIONS = 2  # streams served at once (each holds a slot while it runs); others wait in the queue
+LIVE_WEBCAM = gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}})
+
+
+def live_step(frame, state, model: str | None, repo_id: str | None):
+    """One webcam frame -> the running answer (skipped frames leave the page as it is)."""
+    try:
+        view, state = logic.live_frame(frame, state, model, repo_id)
+    except logic.AppError as e:
+        raise gr.Error(e.message, title=e.title, print_exception=False) from e
+    if view is None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), state
+    return view.verdict, view.label, view.history, view.status, state
+
+
+def live_reset(state):
+    idle = logic.LIVE_IDLE
+    return idle.verdict, idle.label, idle.history, idle.status, logic.live_reset(state)
+
+
+def live_tab(model: gr.Dropdown, repo_id: gr.Textbox) -> None:
+    """Tab 2: the webcam, read frame by frame; the RNN state lives in this tab's session."""
+    gr.Markdown(
+        "Frames go through the CNN one at a time, at the pace the model was trained on (a few per second), and the "
+        "RNN carries its state from frame to frame (a bidirectional model re-reads a window of the latest frames "
+        f"instead): each answer covers about the last {logic.LIVE_WINDOW_S:g} s of what the camera saw. Start the "
+        "webcam, then act in front of it.",
+        elem_classes="note",
+    )
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5, min_width=320):
+            cam = gr.Image(
+                label="Webcam",
+                sources=["webcam"],
+                streaming=True,
+                type="numpy",
+                webcam_options=LIVE_WEBCAM,
+                height=360,
+                elem_id="live-cam",
+            )
+            reset = gr.Button("Reset (forget what it saw)", elem_id="live-reset")
+        with gr.Column(scale=4, min_width=300):
+            verdict = gr.Markdown(logic.LIVE_IDLE.verdict, elem_id="live-verdict")
+            label = gr.Label(num_top_classes=5, label="Top 5 now", show_heading=False, elem_id="live-label")
+            gr.Markdown(f"**The last {logic.LIVE_HISTORY_S:.0f} s** (newest on the right)", elem_classes="note")
+            history = gr.HTML("", elem_id="live-history")
+            status = gr.Markdown("", elem_id="live-status")
+    state = gr.State(None)
+    outputs = [verdict, label, history, status, state]
+    cam.stream(
+        live_step,
+        [cam, state, model, repo_id],
+        outputs,
+        stream_every=LIVE_STREAM_EVERY,
+        time_limit=LIVE_TIME_LIMIT,
+        concurrency_limit=LIVE_SESSIONS,
+        concurrency_id="live",
+        show_progress="hidden",
+        api_visibility="private",
+    )
+    reset.click(live_reset, state, outputs, api_visibility="private", show_progress="hidden")
+
+
+# --- Timeline tab -------------------------------------------------------------------------------------------
+def timeline(video: str | None, model: str | None, repo_id: str | None, window: float, stride: float,
+             progress=gr.Progress()):  # fmt: skip
+    try:
+        out = logic.make_timeline(video, model, repo_id, window, stride, progress=lambda f, d: progress(f, desc=d))
+    except logic.AppError as e:
+        raise gr.Error(e.message, title=e.title, print_exception=False) from e
+    return out.summary, out.strip, out.figure, out.table, out.files, out.details, gr.Column(visible=True)
+
+
+def timeline_tab(model: gr.Dropdown, repo_id: gr.Textbox) -> None:
+    """Tab 3: a long video -> labelled segments (sliding windows), drawn and downloadable."""
+    gr.Markdown(
+        f"For videos longer than one action (up to {logic.TIMELINE_MAX_S / 60:.0f} min): windows of a few seconds "
+        "slide along the video; each gets the model's answer, and neighbouring windows that agree merge into one "
+        "segment. Every frame goes through the CNN once, however many windows it belongs to.",
+        elem_classes="note",
+    )
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5, min_width=320):
+            video = gr.Video(label="A long video", sources=["upload"], height=300, elem_id="tl-video")
+        with gr.Column(scale=4, min_width=300):
+            window = gr.Slider(1, 10, value=logic.DEFAULT_WINDOW_S, step=0.5, label="Window (s)",
+                               info="the stretch of video behind each answer", elem_id="tl-window")  # fmt: skip
+            stride = gr.Slider(0.5, 10, value=logic.DEFAULT_WINDOW_S / 2, step=0.5, label="Stride (s)",
+                               info="how far the window moves each time", elem_id="tl-stride")  # fmt: skip
+            run = gr.Button("Make the timeline", variant="primary", elem_id="tl-run")
+    with gr.Column(visible=False) as results:
+        summary = gr.Markdown("", elem_id="tl-summary")
+        strip = gr.HTML("", elem_id="tl-strip")
+        plot = gr.Plot(show_label=False, format="png", elem_id="tl-plot")
+        table = gr.Dataframe(headers=logic.TIMELINE_COLUMNS, label="Segments", interactive=False, elem_id="tl-table")
+        files = gr.File(label="Download (JSON, CSV)", file_count="multiple", interactive=False, elem_id="tl-files")
+        with gr.Accordion("All numbers (JSON)", open=False):
+            details = gr.JSON(elem_id="tl-details")
+    event = run.click(
+        timeline,
+        [video, model, repo_id, window, stride],
+        [summary, strip, plot, table, files, details, results],
+        concurrency_limit=1,
+        concurrency_id="model",  # CPU-bound: takes turns with clip classification
+        api_visibility="private",
+    )
+    event.success(fix_preview, video, video, api_visibility="private", show_progress="hidden")
+
+
 def card_tab(model: gr.Dropdown, repo_id: gr.Textbox, demo: gr.Blocks) -> None:
-    """Tab 2: the selected model's card — the classes it knows, its metrics and limits as documented."""
+    """Tab 4: the selected model's card — the classes it knows, its metrics and limits as documented."""
     card = gr.Markdown("_Loading the model card..._", elem_id="card")
     for trigger in (demo.load, model.change, repo_id.submit):
         trigger(show_card, [model, repo_id], card, api_visibility="private", concurrency_id="card")
@@ -226,9 +339,13 @@ def build_demo(examples_dir: str | None = None) -> gr.Blocks:
                 label="…or a Hugging Face repo id", placeholder="owner/name (press Enter to load)", scale=1,
                 min_width=200, elem_id="repo", info="Any hybrid model on the Hub; loaded once, then cached",
             )  # fmt: skip
-        with gr.Tabs():  # later tabs (live webcam, long-video timeline) slot in here
+        with gr.Tabs():
             with gr.Tab("Classify a clip", id="clip"):
                 clip_tab(model, repo_id, examples_dir)
+            with gr.Tab("Live (webcam)", id="live"):
+                live_tab(model, repo_id)
+            with gr.Tab("Timeline (long videos)", id="timeline"):
+                timeline_tab(model, repo_id)
             with gr.Tab("Model card", id="card"):
                 card_tab(model, repo_id, demo)
     demo.queue(max_size=32, default_concurrency_limit=2)

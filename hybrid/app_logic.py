@@ -4,11 +4,14 @@
   (validated: never a local path, never a URL); loaded once and kept in a small cache.
 - classify(): an uploaded video -> everything the page shows (top-5, frames with heat maps and ImageNet
   concepts, frames x features map, belief after every RNN step, timings) plus a JSON-friendly dict.
+- live_frame(): one webcam frame for one browser session (LiveState in gr.State) -> the running answer.
+- make_timeline(): a long video -> labelled segments (sliding windows), drawn, and as JSON and CSV files.
 - Errors the library expects (VideoError, ModelError) become AppError with the library's own message.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -31,6 +34,8 @@ from .errors import HybridError, ModelError, VideoError
 from .hub import CARD_NAME, CONFIG_NAME, default_model_dir
 from .model import HybridCNNRNN
 from .pipeline import Prediction, Recognizer
+from .stream import DEFAULT_WINDOW_S, LiveSession
+from .timeline import build_timeline
 from .video import VideoLimits, read_clip
 
 log = logging.getLogger(__name__)
@@ -510,3 +515,167 @@ def example_videos(extra_dir: str | os.PathLike | None = None, limit: int = 12) 
         if d.is_dir():
             found += sorted(p.resolve() for p in d.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
     return found[:limit]
+
+
+# --- live webcam ------------------------------------------------------------------------------------------
+LIVE_WINDOW_S = _env_float("HYBRID_LIVE_WINDOW_S", DEFAULT_WINDOW_S)  # the stretch of video behind each answer
+LIVE_HISTORY_S = 30.0  # how far back the rolling history strip reaches
+
+
+@dataclass
+class LiveState:
+    """One browser tab's live state (kept in gr.State): which model, and its LiveSession."""
+
+    key: str
+    session: LiveSession
+
+
+@dataclass
+class LiveView:
+    verdict: str  # markdown: the current action and its confidence
+    label: dict[str, float]  # top 5
+    history: str  # HTML: the rolling history strip and the last changes
+    status: str  # markdown: pace, frames taken and skipped, time per frame
+
+
+LIVE_IDLE = LiveView(
+    verdict="#### Start the webcam\nThe answer appears here after the first frame and follows what the camera sees.",
+    label={},
+    history="",
+    status="",
+)
+
+
+def live_frame(
+    frame: np.ndarray | None, state: LiveState | None, choice: str | None, repo_id: str | None,
+    now: float | None = None,
+) -> tuple[LiveView | None, LiveState]:  # fmt: skip
+    """One webcam frame for one session -> (the new view, or None when the frame was skipped; the state).
+
+    The first frame (or a change of model) makes a new LiveSession on the cached model and engine. Frames
+    arriving sooner than the model's pace are skipped before the CNN (see hybrid/stream.py). Raises AppError.
+    """
+    key, ref = resolve_model(choice, repo_id)
+    if state is None or state.key != key:
+        rec, _ = MODELS.get(key, ref)
+        state = LiveState(key, LiveSession(rec.model, rec.engine, window_s=LIVE_WINDOW_S, history_s=LIVE_HISTORY_S))
+    if frame is None:
+        return None, state
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] < 3:
+        raise AppError("Not a camera frame", f"expected an RGB image, got an array of shape {frame.shape}")
+    try:
+        update = state.session.offer(np.ascontiguousarray(frame[..., :3]), now)
+    except HybridError as e:
+        raise AppError("Something is wrong with this model", str(e)) from e
+    return (None if update is None else live_view(state.session)), state
+
+
+def live_view(session: LiveSession) -> LiveView:
+    """What the Live tab shows for a session's current belief."""
+    u = session.last
+    if u is None:
+        return LIVE_IDLE
+    labels = session.labels
+    warm = "" if session.taken >= session.T else f" · warming up ({u.context} of {session.T} frames)"
+    verdict = (
+        f"## {u.label} — {u.score:.0%}\nover the last {u.context * session.period:.1f} s ({u.context} frames){warm}"
+    )
+    t1 = max(u.t, LIVE_HISTORY_S)
+    spans = [(s.start, s.end + session.period, s.label, s.score) for s in session.history]
+    changes = "".join(
+        f'<li><b style="color:{viz.class_color(labels, s.label)}">{html.escape(s.label)}</b> '
+        f"from {viz.clock(s.start)} ({s.score:.0%})</li>"
+        for s in list(session.history)[-4:][::-1]
+    )
+    history = (
+        f'<div id="live-strip">{viz.segments_html(spans, t1 - LIVE_HISTORY_S, t1, labels)}</div>'
+        f'<ol class="changes" style="margin:6px 0 0;padding-left:1.2em;font-size:.9rem">{changes}</ol>'
+    )
+    st = session.status()
+    status = (
+        f"frame {st['taken']} at {viz.clock(u.t)} · {st['take_fps']:.1f} frames/s taken "
+        f"({st['skipped']} skipped) · {u.latency_ms:.0f} ms per frame (CNN {u.cnn_ms:.0f}) · "
+        f"policy: {st['policy']}" + (f" ({st['lanes']} lanes)" if st["lanes"] else "")
+    )
+    return LiveView(verdict, dict(u.topk(labels)), history, status)
+
+
+def live_reset(state: LiveState | None) -> LiveState | None:
+    """Forget what the session has seen (RNN states, window, history); the model stays loaded."""
+    if state is not None:
+        state.session.reset()
+    return state
+
+
+# --- long videos: timeline -----------------------------------------------------------------------------------
+TIMELINE_MAX_S = _env_float("HYBRID_TIMELINE_MAX_S", 600.0)  # longer videos are refused by the Timeline tab
+TIMELINE_LIMITS = VideoLimits(max_duration_s=TIMELINE_MAX_S, max_side=4096, max_bytes=int(MAX_FILE_MB * 1e6))
+
+
+@dataclass
+class TimelineOutputs:
+    summary: str  # markdown
+    strip: str  # HTML: the coloured timeline and its legend
+    figure: Any  # matplotlib Figure: each class's probability per window
+    table: list[list[Any]]  # one row per segment: start, end, label, confidence
+    files: list[str]  # the JSON and CSV downloads
+    details: dict[str, Any]
+
+
+TIMELINE_COLUMNS = ["start (s)", "end (s)", "action", "confidence", "windows"]
+
+
+def make_timeline(
+    video_path: str | None, choice: str | None, repo_id: str | None, window_s: float = DEFAULT_WINDOW_S,
+    stride_s: float | None = None, progress: Progress | None = None,
+) -> TimelineOutputs:  # fmt: skip
+    """A video -> its timeline (sliding windows, hybrid/timeline.py), drawn and written as JSON and CSV
+    beside the upload (inside Gradio's cache, so they are served and cleaned up with it). Raises AppError."""
+    say = progress or (lambda frac, desc: None)
+    if not video_path:
+        raise AppError("No video", "Drop a video file in the box first.")
+    video_path = original_of(video_path)
+    if not os.path.isfile(video_path):
+        raise AppError("Can't read this video", f"{Path(video_path).name}: no such file")
+    key, ref = resolve_model(choice, repo_id)
+    say(0.02, "Loading the model")
+    rec, _ = MODELS.get(key, ref)
+    try:
+        tl = build_timeline(
+            rec, video_path, float(window_s), None if stride_s is None else float(stride_s), TIMELINE_LIMITS,
+            progress=lambda f: say(0.05 + 0.9 * f, "Decoding, CNN per frame, RNN per window"),
+        )  # fmt: skip
+    except VideoError as e:
+        raise AppError("Can't use this video", str(e)) from e
+    except ValueError as e:
+        raise AppError("Check the window and stride", str(e)) from e
+    except HybridError as e:
+        raise AppError("Something is wrong with this model", str(e)) from e
+    except Exception as e:  # a bug or an unforeseen file: say so plainly, keep serving
+        log.exception("timeline failed")
+        raise AppError("Unexpected error", f"The app failed on this input ({type(e).__name__}: {e}).") from e
+    data = tl.to_dict()
+    data["model"] = ref if key.startswith("hub:") else Path(ref).name
+    base = f"{Path(video_path).stem}.timeline-w{tl.window_s:g}-s{tl.stride_s:g}"
+    json_path, csv_path = (Path(video_path).with_name(f"{base}.{ext}") for ext in ("json", "csv"))
+    json_path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    csv_path.write_text(tl.to_csv(), encoding="utf-8")
+    segs = [(s.start, s.end, s.label, s.score) for s in tl.segments]
+    strip = viz.segments_html(segs, 0.0, tl.duration_s, tl.labels) + viz.legend_html(
+        tl.labels, {s.label for s in tl.segments}
+    )
+    counts: dict[str, float] = {}
+    for s in tl.segments:
+        counts[s.label] = counts.get(s.label, 0.0) + s.end - s.start
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
+    summary = (
+        f"**{len(tl.segments)} segment{'s' if len(tl.segments) != 1 else ''}** over {viz.clock(tl.duration_s)} · "
+        + " · ".join(f"{html.escape(k)} {v / tl.duration_s:.0%} of the time" for k, v in top)
+        + f"  \n{len(tl.windows)} windows of {tl.window_s:g} s every {tl.stride_s:g} s · {tl.frames} frames through "
+        f"the CNN ({tl.sample_fps:.1f} per second of video) · {tl.timings_ms['total'] / 1000:.1f} s"
+    )
+    centres = [(w.start + w.end) / 2 for w in tl.windows]
+    figure = viz.timeline_figure(centres, np.array([w.probs for w in tl.windows]), tl.labels, tl.duration_s)
+    table = [[round(s.start, 2), round(s.end, 2), s.label, round(s.score, 3), s.windows] for s in tl.segments]
+    return TimelineOutputs(summary, strip, figure, table, [str(json_path), str(csv_path)], data)

@@ -1,4 +1,4 @@
-"""Command line: `python -m hybrid predict VIDEO [--model ID_OR_DIR] [--topk K] [--json]` and friends."""
+"""Command line: `python -m hybrid predict VIDEO [--model ID_OR_DIR] [--json]`, `timeline VIDEO` and friends."""
 
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ def _add_predict(sub) -> None:
 
 def cmd_predict(args) -> int:
     from .pipeline import Recognizer
-    from .video import VideoLimits
+    from .video import VideoLimits, open_video
 
     if args.topk < 1:
         raise HybridError("--topk must be at least 1")
-    rec = Recognizer(args.model, limits=VideoLimits(max_duration_s=args.max_duration))
+    limits = VideoLimits(max_duration_s=args.max_duration)
+    open_video(args.video, limits).release()  # a bad file fails before the model loads
+    rec = Recognizer(args.model, limits=limits)
     pred = rec(args.video, topk=args.topk)
     if args.json:
         print(json.dumps(pred.to_dict(detail=args.detail)))
@@ -36,6 +38,43 @@ def cmd_predict(args) -> int:
     for label, score in pred.topk:
         print(f"  {score:6.1%}  {label}")
     print("  " + ", ".join(f"{k} {t:.0f} ms" for k, t in pred.timings_ms.items()))
+    return 0
+
+
+def _add_timeline(sub) -> None:
+    from .stream import DEFAULT_WINDOW_S
+
+    p = sub.add_parser("timeline", help="label a long video by sliding windows: segments with start, end, label")
+    p.add_argument("video")
+    p.add_argument("--model", default=None, help="model folder or Hub repo id (default: the bundled model)")
+    p.add_argument("--window", type=float, default=DEFAULT_WINDOW_S, help="seconds behind each answer")
+    p.add_argument("--stride", type=float, default=None, help="seconds between windows (default: window / 2)")
+    p.add_argument("--max-duration", type=float, default=None, help="refuse videos longer than this (seconds)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (segments, windows, video...)")
+    p.add_argument("--csv", action="store_true", help="print the segments as CSV (start,end,label,score,windows)")
+    p.set_defaults(func=cmd_timeline)
+
+
+def cmd_timeline(args) -> int:
+    from .pipeline import Recognizer
+    from .timeline import build_timeline
+    from .video import VideoLimits, open_video
+
+    if not args.window > 0 or (args.stride is not None and not args.stride > 0):
+        raise HybridError("--window and --stride must be positive (seconds)")
+    limits = VideoLimits(max_duration_s=args.max_duration)
+    open_video(args.video, limits).release()  # a bad file fails before the model loads
+    rec = Recognizer(args.model, limits=limits)
+    tl = build_timeline(rec, args.video, args.window, args.stride)
+    if args.json:
+        print(json.dumps(tl.to_dict()))
+    elif args.csv:
+        print(tl.to_csv(), end="")
+    else:
+        n = len(tl.windows)
+        print(f"{args.video}: {tl.duration_s:.1f} s, {n} windows of {tl.window_s:g} s every {tl.stride_s:g} s")
+        for s in tl.segments:
+            print(f"  {s.start:8.2f} {s.end:8.2f}  {s.score:6.1%}  {s.label}")
     return 0
 
 
@@ -173,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hybrid", description="Hybrid CNN-RNN action recognition")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_predict(sub)
+    _add_timeline(sub)
     _add_push(sub)
     _add_train(sub)
     _add_eval(sub)

@@ -6,6 +6,7 @@ Figures out. Figures use the object API (no pyplot state), so they are safe to d
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import cv2
@@ -211,4 +212,99 @@ def feature_figure(features: np.ndarray, times_s: Sequence[float], rows: int = 4
     bottom.set_xticks(np.arange(T)[::step], labels[::step])
     bottom.set_xlabel("sampled frame (time in s)", fontsize=FONT, color=INK)
     bottom.set_ylim(0, max(0.05, float(change.max()) * 1.15))
+    return fig
+
+
+# --- live history and long-video timelines -------------------------------------------------------------
+CLASS_COLORS = ["#e8590c", "#1c7ed6", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#e64980", "#5c7cfa", "#74b816",
+                "#c92a2a", "#495057", "#d6336c"]  # fmt: skip
+
+
+def class_color(labels: Sequence[str], label: str) -> str:
+    """A fixed colour per class (by its index in the model's labels), the same on every page."""
+    i = list(labels).index(label) if label in labels else len(labels)
+    return CLASS_COLORS[i % len(CLASS_COLORS)]
+
+
+def clock(seconds: float) -> str:
+    """83.4 -> '1:23.4'; under a minute '23.4 s'."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(seconds, 60)
+    return f"{int(m)}:{s:04.1f}"
+
+
+def segments_html(
+    segments: Sequence[tuple[float, float, str, float]], start: float, end: float, labels: Sequence[str],
+    axis: bool = True,
+) -> str:  # fmt: skip
+    """A coloured strip of (start, end, label, score) segments between `start` and `end` seconds: one colour
+    per class, each block as tall as its confidence, its label written in when it is wide enough, the exact
+    times and confidence in its tooltip. Plain HTML with inline styles (no script)."""
+    span = max(end - start, 1e-6)
+    blocks = []
+    for a, b, label, score in segments:
+        a, b = max(a, start), min(b, end)
+        if b <= a:
+            continue
+        left, width = 100 * (a - start) / span, 100 * (b - a) / span
+        colour = class_color(labels, label)
+        tip = html.escape(f"{label} {score:.0%} · {clock(a)} – {clock(b)}", quote=True)
+        text = html.escape(label) if width >= 9 else ""
+        h = 35 + 65 * min(max(score, 0.0), 1.0)
+        blocks.append(
+            f'<div class="seg" title="{tip}" style="position:absolute;left:{left:.3f}%;width:{width:.3f}%;'
+            f"bottom:0;height:{h:.0f}%;background:{colour};border-right:1px solid #fff;overflow:hidden;"
+            f'color:#fff;font-size:.8rem;line-height:1.2;padding:2px 4px;box-sizing:border-box;white-space:nowrap">'
+            f"{text}</div>"
+        )
+    ticks = ""
+    if axis:
+        ticks = (
+            '<div style="display:flex;justify-content:space-between;font-size:.75rem;opacity:.7;margin-top:2px">'
+            f"<span>{clock(start)}</span><span>{clock(end)}</span></div>"
+        )
+    return (
+        '<div class="strip" style="position:relative;height:46px;background:rgba(128,128,128,.12);border-radius:4px;'
+        f'overflow:hidden">{"".join(blocks)}</div>{ticks}'
+    )
+
+
+def legend_html(labels: Sequence[str], shown: Sequence[str] | None = None) -> str:
+    """Colour chips for the classes (only `shown` ones when given)."""
+    names = [x for x in labels if shown is None or x in shown]
+    chips = "".join(
+        f'<span style="display:inline-flex;align-items:center;gap:4px;margin-right:12px;font-size:.85rem">'
+        f'<i style="width:12px;height:12px;border-radius:2px;background:{class_color(labels, x)};display:inline-block">'
+        f"</i>{html.escape(x)}</span>"
+        for x in names
+    )
+    return f'<div class="legend" style="margin-top:6px">{chips}</div>'
+
+
+def timeline_figure(
+    centres: Sequence[float], probs: np.ndarray, labels: Sequence[str], duration: float, max_lines: int = 6
+) -> Figure:  # fmt: skip
+    """Each class's probability in every window (at the window's centre) over the whole video; the classes
+    that win somewhere drawn bold in their timeline colour, a few runners-up thin."""
+    probs = np.asarray(probs, dtype=float).reshape(len(centres), len(labels))
+    x = np.asarray(centres, dtype=float)
+    winners = list(dict.fromkeys(int(k) for k in probs.argmax(1)))
+    others = [int(k) for k in np.argsort(-probs.max(0)) if int(k) not in winners]
+    order = (winners + others)[: max(max_lines, len(winners))]
+    fig = _figure(7.2, 3.2, "Confidence of each action along the video")
+    ax = fig.add_subplot()
+    _style(ax)
+    for k in order:
+        win = k in winners
+        ax.plot(
+            x, probs[:, k], color=class_color(labels, labels[k]), lw=2.4 if win else 1.1, alpha=1.0 if win else 0.55,
+            marker="o" if len(x) < 40 else None, ms=3, label=labels[k],
+        )  # fmt: skip
+    ax.set_xlim(0, max(duration, float(x[-1]) if len(x) else 1.0))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time in the video (s), one point per window", fontsize=FONT, color=INK)
+    ax.set_ylabel("probability", fontsize=FONT, color=INK)
+    ax.grid(axis="y", color="#f1f3f5")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=FONT - 2)
     return fig

@@ -1,0 +1,241 @@
+"""Long videos -> a timeline: sliding windows with a stride, one label per stretch of the video.
+
+One decoding pass (video.iter_frames) takes frames at the model's pace for a `window_s` clip
+(num_frames / window_s per second, as the live path does), so every window holds exactly num_frames frames
+spread evenly over window_s seconds, like a training clip. Each frame goes through the CNN once, however many
+windows it belongs to; only the last num_frames feature vectors are kept, so memory stays flat in the video's
+length. Each window re-reads its num_frames features with the RNN head (a few ms; carrying the RNN state
+across windows would not give the same answer, since a window must start from an empty state).
+
+Windows -> segments: each window speaks for the stretch around its centre (between the midpoints to its
+neighbours' centres; the first and last reach the ends of the video), and neighbouring stretches with the
+same label merge. The segments cover [0, duration] without gaps or overlaps. A video shorter than one window
+gets one segment: the ordinary whole-clip prediction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from .errors import VideoError
+from .pipeline import Recognizer
+from .stream import DEFAULT_WINDOW_S
+from .transforms import preprocess
+from .video import VideoLimits, iter_frames, open_video, read_clip
+
+BATCH = 4  # frames per CNN call (the OpenVINO engine's chunk size)
+
+
+@dataclass
+class Window:
+    start: float  # time of its first frame (s)
+    end: float  # time of its last frame + one frame step
+    label: str
+    score: float
+    probs: list[float]  # [K], in the order of Timeline.labels
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    label: str
+    score: float  # mean confidence of the windows behind it, weighted by the time each speaks for
+    windows: int  # how many windows it merges
+
+
+@dataclass
+class Timeline:
+    segments: list[Segment]
+    windows: list[Window]
+    labels: list[str]
+    duration_s: float
+    window_s: float
+    stride_s: float
+    sample_fps: float  # frames taken per second of video
+    frames: int  # frames through the CNN
+    video: dict[str, Any] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self, windows: bool = True) -> dict[str, Any]:
+        r = 3
+        out: dict[str, Any] = {
+            "segments": [
+                {
+                    "start": round(s.start, r),
+                    "end": round(s.end, r),
+                    "label": s.label,
+                    "score": round(s.score, 4),
+                    "windows": s.windows,
+                }
+                for s in self.segments
+            ],  # fmt: skip
+            "duration_s": round(self.duration_s, r),
+            "window_s": self.window_s,
+            "stride_s": self.stride_s,
+            "sample_fps": round(self.sample_fps, 3),
+            "frames": self.frames,
+            "labels": self.labels,
+            "video": self.video,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+        if windows:
+            out["windows"] = [
+                {"start": round(w.start, r), "end": round(w.end, r), "label": w.label, "score": round(w.score, 4),
+                 "probs": [round(p, 4) for p in w.probs]}
+                for w in self.windows
+            ]  # fmt: skip
+        return out
+
+    def to_csv(self) -> str:
+        """One row per segment: start, end, label, score, windows."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["start", "end", "label", "score", "windows"])
+        for s in self.segments:
+            w.writerow([f"{s.start:.3f}", f"{s.end:.3f}", s.label, f"{s.score:.4f}", s.windows])
+        return buf.getvalue()
+
+
+def segments_from_windows(windows: list[Window], duration: float) -> list[Segment]:
+    """Each window speaks for the stretch around its centre; same-label neighbours merge (see module doc)."""
+    if not windows:
+        return []
+    centres = [(w.start + w.end) / 2 for w in windows]
+    bounds = [0.0] + [(a + b) / 2 for a, b in zip(centres, centres[1:])] + [duration]
+    out: list[Segment] = []
+    for w, a, b in zip(windows, bounds, bounds[1:]):
+        if b <= a:
+            continue
+        if out and out[-1].label == w.label:
+            s = out[-1]
+            s.score = (s.score * (s.end - s.start) + w.score * (b - a)) / (b - s.start)
+            s.end, s.windows = b, s.windows + 1
+        else:
+            out.append(Segment(a, b, w.label, w.score, 1))
+    return out
+
+
+def _probe(path: str, limits: VideoLimits) -> dict[str, Any]:
+    """What the container says (size, fps, frame count): a hint for progress and the end time, checked later."""
+    cap = open_video(path, limits)
+    try:
+        fps, count = cap.get(cv2.CAP_PROP_FPS), cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        size = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        cap.release()
+    ok = math.isfinite(fps) and 1 <= fps <= 480 and math.isfinite(count) and 0 < count < 50_000_000
+    return {"width": size[0], "height": size[1], "fps": round(fps, 3) if ok else None,
+            "claimed_duration_s": round(count / fps, 3) if ok else None}  # fmt: skip
+
+
+def _duration(info: dict[str, Any], last_t: float, step: float) -> float:
+    """The video's length: the container's when it agrees with what was decoded, else the last taken
+    frame's time plus one step (the true end lies within one step of it)."""
+    d = info.get("claimed_duration_s")
+    if d is not None and last_t < d <= last_t + step + 1.5 / info["fps"]:
+        return float(d)
+    return last_t + step
+
+
+def build_timeline(
+    rec: Recognizer,
+    path: str,
+    window_s: float = DEFAULT_WINDOW_S,
+    stride_s: float | None = None,
+    limits: VideoLimits | None = None,
+    progress: Callable[[float], Any] | None = None,
+) -> Timeline:
+    """Sliding-window labels over a video of any length (see the module docstring)."""
+    m = rec.model
+    T = m.num_frames
+    stride_s = window_s / 2 if stride_s is None else stride_s
+    if not (window_s > 0 and stride_s > 0):
+        raise ValueError("window and stride must be positive (seconds)")
+    fps = T / window_s  # frames taken per second of video
+    k = max(1, round(stride_s * fps))  # stride in taken frames
+    limits = limits or rec.limits
+    t_start = time.perf_counter()
+    info = _probe(path, limits)
+    expected = info.get("claimed_duration_s") or 0.0
+    cnn_s = head_s = 0.0
+
+    feats: deque[torch.Tensor] = deque(maxlen=T)  # the last T feature vectors
+    times: deque[float] = deque(maxlen=T)
+    windows: list[Window] = []
+    pending: list[tuple[float, np.ndarray]] = []
+    n = 0  # frames through the CNN
+    last_t = 0.0
+    last_end = -1  # frame count at the last window's end
+
+    def window_now() -> None:
+        nonlocal head_s
+        t0 = time.perf_counter()
+        probs = m.forward_head(torch.stack(list(feats))[None]).logits[0].float().softmax(-1)
+        head_s += time.perf_counter() - t0
+        i = int(probs.argmax())
+        windows.append(Window(times[0], times[-1] + 1 / fps, m.labels[i], float(probs[i]), probs.tolist()))
+
+    def flush() -> None:
+        nonlocal n, cnn_s, last_end
+        if not pending:
+            return
+        t0 = time.perf_counter()
+        x = preprocess(np.stack([f for _, f in pending]), m.config)
+        batch = m.pool_frames(rec.engine.frame_maps(x)).float()
+        cnn_s += time.perf_counter() - t0
+        for (t, _), feat in zip(pending, batch):
+            feats.append(feat)
+            times.append(t)
+            n += 1
+            if n >= T and (n - T) % k == 0:
+                window_now()
+                last_end = n
+        pending.clear()
+
+    with torch.inference_mode():
+        for _, t, frame in iter_frames(path, fps, limits=limits):
+            pending.append((t, frame))
+            last_t = t
+            if len(pending) == BATCH:
+                flush()
+                if progress is not None and expected:
+                    progress(min(1.0, t / expected))
+        flush()
+        duration = _duration(info, last_t, 1 / fps)
+        if n < T:  # shorter than one window: the ordinary prediction over the whole clip
+            pred = rec.predict_clip(read_clip(path, T, limits=limits))
+            probs = pred.step_probs[-1]
+            windows = [Window(0.0, duration, pred.label, pred.score, [float(p) for p in probs])]
+            n += len(pred.indices)
+        elif last_end != n:  # the tail: one more window ending at the last frame
+            window_now()
+    for w in windows:  # a last frame's step may reach past the end
+        w.end = min(w.end, duration)
+    if not windows:
+        raise VideoError(f"{path}: no frames could be read")
+    total = (time.perf_counter() - t_start) * 1000
+    return Timeline(
+        segments=segments_from_windows(windows, duration),
+        windows=windows,
+        labels=list(m.labels),
+        duration_s=duration,
+        window_s=float(window_s),
+        stride_s=k / fps,  # the stride actually used: a whole number of taken frames
+        sample_fps=fps,
+        frames=n,
+        video={k: v for k, v in info.items() if k != "claimed_duration_s"},
+        timings_ms={"total": total, "cnn": cnn_s * 1000, "rnn": head_s * 1000,
+                    "decode": total - (cnn_s + head_s) * 1000},
+    )  # fmt: skip
