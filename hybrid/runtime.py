@@ -90,7 +90,7 @@ def export_onnx(model: HybridCNNRNN, path: str | os.PathLike) -> Path:
     path = Path(path)
     H, W = model.image_size
     net = _NHWCBackbone(model.backbone).eval()
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")  # unique per writer; then renamed
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation; it is the fast one
         torch.onnx.export(
