@@ -213,12 +213,18 @@ def new_model(recipe: Recipe, labels: list[str]) -> HybridCNNRNN:
     return HybridCNNRNN(backbone_pretrained=PACKAGED_IMAGENET, **recipe.model_kwargs(labels))
 
 
-def cross_validate(ds: Dataset, recipe: Recipe, device: str = "cpu", quiet: bool = False) -> dict[str, Any]:
-    """Leave-one-group-out: for each group, train on the others, test on it. Returns accuracy stats."""
+def cross_validate(
+    ds: Dataset, recipe: Recipe, device: str = "cpu", quiet: bool = False, shard: tuple[int, int] = (0, 1)
+) -> dict[str, Any]:
+    """Leave-one-group-out: for each group, train on the others, test on it. Returns accuracy stats.
+
+    shard=(i, n) runs only every n-th fold starting at i (to spread the folds over processes).
+    """
     t0 = time.time()
     template = new_model(recipe, ds.labels)  # every fold starts from the same initial head
     folds, y_true, y_pred, y_tta = [], [], [], []
-    for group, train_idx, test_idx in tqdm(list(leave_one_group_out(ds.samples)), desc="folds", disable=quiet):
+    splits = list(leave_one_group_out(ds.samples))[shard[0] :: shard[1]]
+    for group, train_idx, test_idx in tqdm(splits, desc="folds", disable=quiet):
         train_idx, val_idx = split_groups(ds.samples, train_idx, recipe.val_groups, seed=recipe.seed)
         model = copy.deepcopy(template)
         fit(model, ds, train_idx, val_idx, recipe, device, quiet=True)
@@ -228,7 +234,7 @@ def cross_validate(ds: Dataset, recipe: Recipe, device: str = "cpu", quiet: bool
             y_tta += (logits + predict_logits(model, ds, test_idx, recipe, device, variant=1)).argmax(1).tolist()
         truth = [ds.y[i] for i in test_idx]
         acc = float(np.mean([p == t for p, t in zip(pred, truth)]))
-        folds.append({"group": group, "n": len(test_idx), "accuracy": acc})
+        folds.append({"group": group, "n": len(test_idx), "accuracy": acc, "truth": truth, "pred": pred})
         y_true += truth
         y_pred += pred
     report = summarize(y_true, y_pred, ds.labels)

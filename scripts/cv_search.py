@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--cache", default="cache/features")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--shard", default="0/1", help="i/n: run every n-th fold from i (merge the outputs' folds)")
     args = ap.parse_args()
     base = replace(Recipe(group_pattern=args.group_pattern, labels=args.labels), **json.loads(args.base))
     grid = json.loads(args.grid)
@@ -50,7 +51,8 @@ def main() -> None:
             t0 = time.time()
             datasets[cnn_key] = load_dataset(args.data, recipe, args.cache, device)
             print(f"# features {cnn_key}: {time.time() - t0:.0f} s", flush=True)
-        report = cross_validate(datasets[cnn_key], recipe, device, quiet=True)
+        i, n = (int(v) for v in args.shard.split("/"))
+        report = cross_validate(datasets[cnn_key], recipe, device, quiet=True, shard=(i, n))
         row = {
             "combo": combo,
             "accuracy": round(report["accuracy"], 4),
@@ -59,6 +61,7 @@ def main() -> None:
             "flip_tta": report["accuracy_flip_tta"],
             "seconds": report["seconds"],
             "confusion": report["confusion"],
+            "folds": report["folds"],
             "recipe": asdict(recipe),
         }
         print(json.dumps(row), flush=True)
