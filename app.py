@@ -207,7 +207,7 @@ def clip_tab(model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) 
 
 
 # --- Live tab -----------------------------------------------------------------------------------------------
-LIVE_STREAM_EVERY = 0.1  # s between webcam frames sent (the server takes one every ~0.19 s, see hybrid/stream.py)
+LIVE_STREAM_EVERY = 0.1  # s between webcam frames sent (the server takes one every ~0.25 s, see hybrid/stream.py)
 LIVE_TIME_LIMIT = int(logic._env_float("HYBRID_LIVE_TIME_LIMIT_S", 300))  # one stream's length; restart to go on
 LIVE_SESSIONS = 2  # streams served at once (each holds a slot while it runs); others wait in the queue
 LIVE_WEBCAM = gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}})
@@ -364,7 +364,8 @@ def launch_kwargs() -> dict:
 
 
 def _interrupt(signum, frame) -> None:
-    """SIGTERM -> the same clean shutdown as Ctrl-C (Gradio then deletes the files it created)."""
+    """SIGTERM -> the same clean shutdown as Ctrl-C; a second signal during the shutdown is ignored."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -376,7 +377,15 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--examples: {args.examples} is not a folder")
     signal.signal(signal.SIGTERM, _interrupt)
     logic.warm_up()
-    build_demo(args.examples).launch(**launch_kwargs())
+    demo = build_demo(args.examples)
+    try:
+        demo.launch(**launch_kwargs())
+    finally:
+        # Gradio deletes its files in the server's shutdown hook, which is skipped when the server
+        # takes longer than Gradio waits for it (open MCP / streaming connections): delete them here too.
+        from gradio.route_utils import delete_files_created_by_app
+
+        delete_files_created_by_app(demo, age=None)
 
 
 if __name__ == "__main__":
