@@ -519,6 +519,7 @@ def example_videos(extra_dir: str | os.PathLike | None = None, limit: int = 12) 
 
 # --- live webcam ------------------------------------------------------------------------------------------
 LIVE_WINDOW_S = _env_float("HYBRID_LIVE_WINDOW_S", DEFAULT_WINDOW_S)  # the stretch of video behind each answer
+LIVE_POLICY = os.environ.get("HYBRID_LIVE_POLICY", "auto")  # auto, carry or window (see hybrid/stream.py)
 LIVE_HISTORY_S = 30.0  # how far back the rolling history strip reaches
 
 
@@ -558,7 +559,11 @@ def live_frame(
     key, ref = resolve_model(choice, repo_id)
     if state is None or state.key != key:
         rec, _ = MODELS.get(key, ref)
-        state = LiveState(key, LiveSession(rec.model, rec.engine, window_s=LIVE_WINDOW_S, history_s=LIVE_HISTORY_S))
+        try:
+            session = LiveSession(rec.model, rec.engine, LIVE_WINDOW_S, LIVE_POLICY, history_s=LIVE_HISTORY_S)
+        except (ValueError, ModelError) as e:
+            raise AppError("Can't stream with this model", str(e)) from e
+        state = LiveState(key, session)
     if frame is None:
         return None, state
     frame = np.asarray(frame)

@@ -119,7 +119,7 @@ def test_timeline_tab_draws_segments_and_offers_downloads(browser, server, tmp_p
     page.locator("#tl-run").click()
     page.locator("#tl-strip .seg").first.wait_for(state="visible")
     summary = page.locator("#tl-summary").inner_text()
-    assert re.search(r"\d+ segments? over 20\.0 s", summary) and "windows of 3 s every 1.5 s" in summary
+    assert re.search(r"\d+ segments? over 20\.0 s", summary) and "windows of 4 s every 2 s" in summary
     assert page.locator("#tl-plot img").is_visible()
     assert page.locator("#tl-table").inner_text().count("\n") >= 2  # header + at least one segment
     links = page.locator("#tl-files a")
@@ -131,3 +131,11 @@ def test_timeline_tab_draws_segments_and_offers_downloads(browser, server, tmp_p
     assert data["segments"][0]["start"] == 0 and data["segments"][-1]["end"] == pytest.approx(20.0)
     page.screenshot(path=str(shots / "timeline.png"), full_page=True)
     page.close()
+
+
+def test_a_stop_leaves_no_upload_or_download_behind(server):
+    """Runs last in this module: the timeline's upload and its JSON/CSV downloads go when the app stops."""
+    assert any(p.suffix == ".json" for p in server.files_left())
+    server.stop()
+    assert server.files_left() == []
+    assert not [p for p in (server.root / "tmp").rglob("*") if p.is_file()]
