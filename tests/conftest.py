@@ -18,6 +18,20 @@ def shared_data(sub: str = "") -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def engine_cache(tmp_path_factory) -> Path:
+    """The CNN engine's exported files (hybrid/runtime.py) go to a test folder, never ~/.cache; subprocesses
+    started by tests inherit it. Tests that need their own set HYBRID_CACHE themselves."""
+    folder = tmp_path_factory.mktemp("engine_cache")
+    old = os.environ.get("HYBRID_CACHE")
+    os.environ["HYBRID_CACHE"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("HYBRID_CACHE", None)
+    else:
+        os.environ["HYBRID_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A random-init HybridCNNRNN (Lite0, 4 frames of 64x96) saved with save_pretrained; for plumbing tests."""

@@ -138,7 +138,7 @@ def test_bad_config_is_refused_before_the_weights_are_fetched(online, fake_hub, 
     assert _downloads(fake_hub) == ["/acme/bad-config/resolve/main/config.json"]
 
 
-def test_network_down_fails_fast_and_the_cache_still_works(online, fake_hub, tiny_files, tiny_digest):
+def test_network_down_fails_fast_and_the_cache_still_works(online, fake_hub, tiny_files, tiny_digest, index_clip_path):
     fake_hub.add_repo("acme/before-outage", tiny_files)
     ok(online.call("load", ref="acme/before-outage"))
     with fake_hub.down():
@@ -147,7 +147,8 @@ def test_network_down_fails_fast_and_the_cache_still_works(online, fake_hub, tin
         assert answer["seconds"] < 3  # huggingface_hub alone retries for ~23 s here
         assert "Retrying" not in answer["stderr"]
         assert ok(online.call("load", ref="acme/before-outage"))["digest"] == tiny_digest
-        cli = online.call("cli", argv=["predict", "clip.mp4", "--model", "acme/during-outage"])
+        # a real clip: the CLI checks the video before it loads the model
+        cli = online.call("cli", argv=["predict", str(index_clip_path), "--model", "acme/during-outage"])
     assert cli["rc"] == 2 and cli["stderr"].startswith("error: can't reach the Hugging Face Hub"), cli
     assert cli["seconds"] < 3
 
