@@ -216,14 +216,21 @@ def feature_figure(features: np.ndarray, times_s: Sequence[float], rows: int = 4
 
 
 # --- live history and long-video timelines -------------------------------------------------------------
-CLASS_COLORS = ["#e8590c", "#1c7ed6", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#e64980", "#5c7cfa", "#74b816",
-                "#c92a2a", "#495057", "#d6336c"]  # fmt: skip
+# one colour per class on timelines; not the answer's orange, which means "the answer" elsewhere on the page
+CLASS_COLORS = ["#1c7ed6", "#2f9e44", "#ae3ec9", "#0c8599", "#e64980", "#fab005", "#5c7cfa", "#74b816", "#c92a2a",
+                "#495057", "#8d6e63", "#15aabf"]  # fmt: skip
 
 
 def class_color(labels: Sequence[str], label: str) -> str:
     """A fixed colour per class (by its index in the model's labels), the same on every page."""
     i = list(labels).index(label) if label in labels else len(labels)
     return CLASS_COLORS[i % len(CLASS_COLORS)]
+
+
+def ink_on(colour: str) -> str:
+    """Text colour that reads on a '#rrggbb' background: dark on light colours, white on dark ones."""
+    r, g, b = (int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return INK if 0.299 * r + 0.587 * g + 0.114 * b > 0.6 else "#fff"
 
 
 def clock(seconds: float) -> str:
@@ -250,12 +257,13 @@ def segments_html(
         left, width = 100 * (a - start) / span, 100 * (b - a) / span
         colour = class_color(labels, label)
         tip = html.escape(f"{label} {score:.0%} · {clock(a)} – {clock(b)}", quote=True)
-        text = html.escape(label) if width >= 9 else ""
+        text = html.escape(label) if width >= 4 else ""  # clipped with an ellipsis where narrow
         h = 35 + 65 * min(max(score, 0.0), 1.0)
         blocks.append(
             f'<div class="seg" title="{tip}" style="position:absolute;left:{left:.3f}%;width:{width:.3f}%;'
             f"bottom:0;height:{h:.0f}%;background:{colour};border-right:1px solid #fff;overflow:hidden;"
-            f'color:#fff;font-size:.8rem;line-height:1.2;padding:2px 4px;box-sizing:border-box;white-space:nowrap">'
+            f"color:{ink_on(colour)};font-size:.8rem;line-height:1.2;padding:2px 4px;box-sizing:border-box;"
+            f'white-space:nowrap;text-overflow:ellipsis">'
             f"{text}</div>"
         )
     ticks = ""

@@ -16,7 +16,7 @@ from conftest import shared_data
 from synth import index_frame, lavfi_clip
 
 from hybrid import app_logic as logic
-from hybrid import cli
+from hybrid import cli, viz
 from hybrid import timeline as tl_mod
 from hybrid.pipeline import Recognizer
 from hybrid.timeline import Window, build_timeline, segments_from_windows
@@ -52,6 +52,20 @@ def test_segments_from_windows_cover_the_video_and_merge_agreeing_neighbours():
     assert [(s.start, s.end) for s in segs] == [(0.0, 2.5), (2.5, 4.5), (4.5, 6.5)]
     assert segs[0].score == pytest.approx((0.9 * 1.5 + 0.5 * 1.0) / 2.5)  # weighted by the time each speaks for
     assert segments_from_windows([], 3.0) == []
+
+
+def test_segments_html_places_blocks_by_time_and_escapes_labels():
+    labels = ["a<b", "c", "light"]
+    out = viz.segments_html([(0, 5, "a<b", 0.5), (5, 10, "c", 1.0), (9, 30, "light", 0.2)], 0, 20, labels)
+    assert out.count('class="seg"') == 3
+    assert "left:0.000%;width:25.000%" in out and "left:25.000%;width:25.000%" in out
+    assert "left:45.000%;width:55.000%" in out  # clipped to the strip's end
+    assert "a&lt;b" in out and "a<b" not in out
+    assert f"background:{viz.class_color(labels, 'c')}" in out and "height:100%" in out and "height:48%" in out
+    assert viz.segments_html([(30, 40, "c", 1.0)], 0, 20, labels).count('class="seg"') == 0  # outside: not drawn
+    assert viz.clock(5) == "5.0 s" and viz.clock(83.44) == "1:23.4"
+    assert viz.ink_on("#fab005") != viz.ink_on("#1c7ed6")  # dark text on yellow, white on blue
+    assert len({viz.class_color(labels, x) for x in labels}) == 3 and viz.ANSWER_COLOR not in viz.CLASS_COLORS
 
 
 def test_timeline_windows_are_the_offline_answers_and_segments_have_no_gaps(rec, long_clip):
