@@ -139,6 +139,7 @@ class LiveSession:
     _lanes: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _window: deque[torch.Tensor] = field(default_factory=deque, repr=False)
     _last_t: float = float("-inf")
+    _k0: int = 0
 
     def __post_init__(self) -> None:
         self.policy = resolve_policy(self.model, self.policy)
@@ -161,10 +162,15 @@ class LiveSession:
         """Forget everything seen (the RNN states, the window, the history); the next frame starts afresh."""
         self.t0, self.taken, self.skipped, self.last, self._last_t = None, 0, 0, None, float("-inf")
         self.history = deque()
+        self.clock.reset()
+        self._restart()
+
+    def _restart(self) -> None:
+        """Empty RNN states and window (the counters and history stay): the next frame is a first frame."""
         lanes = min(self.lanes, self.T)
+        self._k0 = self.taken  # lane offsets count from here
         self._lanes = [{"state": None, "n": 0, "start": i * self.T // lanes} for i in range(lanes)]
         self._window = deque(maxlen=self.T)
-        self.clock.reset()
 
     # --- the two halves --------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -177,7 +183,7 @@ class LiveSession:
     def push_feature(self, feat: torch.Tensor) -> tuple[torch.Tensor, int]:
         """One taken frame's features [D] or [1,D] -> (class logits [K], frames behind them)."""
         feat = feat.reshape(1, -1)
-        k = self.taken
+        k = self.taken - self._k0
         self.taken += 1
         if self.policy == "window":
             self._window.append(feat[0])
@@ -199,7 +205,8 @@ class LiveSession:
     # --- the stream ------------------------------------------------------------------------------------
     def offer(self, frame: np.ndarray, t: float | None = None) -> LiveUpdate | None:
         """A camera frame (RGB uint8 [h,w,3]) at time t (s; default: now). Taken -> the new belief;
-        skipped (not due yet, or older than a frame already taken) -> None."""
+        skipped (not due yet, or older than a frame already taken) -> None. After a gap longer than the
+        window (the stream was stopped and started again) the RNN starts afresh; the history stays."""
         start = time.perf_counter()
         now = time.monotonic() if t is None else float(t)
         if self.t0 is None:
@@ -208,6 +215,8 @@ class LiveSession:
         if rel <= self._last_t or not self.clock(rel):
             self.skipped += 1
             return None
+        if rel - self._last_t > self.window_s:  # a gap (stream stopped and started again): old state is stale
+            self._restart()
         self._last_t = rel
         feat = self.encode(np.asarray(frame)[None])
         cnn_ms = (time.perf_counter() - start) * 1000
@@ -305,7 +314,8 @@ def measure(
 ) -> dict[str, float]:  # fmt: skip
     """Per-frame cost of the live path with every frame taken (the most it can process):
     {"stream_fps", "stream_latency_ms" (median frame -> label), "stream_latency_p90_ms"}."""
-    session = new_session(model, engine, window_s=1e-6 * model.num_frames)  # period ~0: every frame is due
+    session = new_session(model, engine)
+    session.clock = DueClock(0.0)  # every frame is due
     times = []
     for i, frame in enumerate(frames):
         u = session.offer(frame, t=i * 1e-3)
@@ -316,7 +326,7 @@ def measure(
         raise ValueError(f"need more than {warmup} frames")
     ms = np.asarray(times)
     return {
-        "stream_fps": round(1000 * len(ms) / ms.sum(), 1),
+        "stream_fps": round(float(1000 * len(ms) / ms.sum()), 1),
         "stream_latency_ms": round(float(np.median(ms)), 1),
         "stream_latency_p90_ms": round(float(np.percentile(ms, 90)), 1),
     }
@@ -329,8 +339,9 @@ def measure_realtime(
     """A camera thread offers `frames` at camera_fps into a LatestFrame; a worker runs the live path on the
     newest. Latency is from a frame's capture to its answer (waiting included); frames replaced while the
     worker was busy are dropped. every_frame=False: frames taken at the model's pace (as in the app)."""
-    window_s = 1e-6 * model.num_frames if every_frame else DEFAULT_WINDOW_S
-    session = new_session(model, engine, window_s=window_s)
+    session = new_session(model, engine)
+    if every_frame:
+        session.clock = DueClock(0.0)
     session.offer(frames[0], t=-1.0)  # warm up outside the clock
     session.reset()
     box, lat, t_start = LatestFrame(), [], time.monotonic()

@@ -120,6 +120,17 @@ def test_history_merges_runs_of_one_answer_and_reset_forgets(tiny, frames):
     np.testing.assert_allclose(u.probs, batched_probs(tiny, frames[5:6])[-1], atol=1e-5)
 
 
+def test_after_a_gap_longer_than_the_window_the_rnn_starts_afresh(tiny, frames):
+    for policy in ("carry", "window"):
+        s = session(tiny, policy=policy)  # window 4 s, one frame per second
+        for i in range(3):
+            s.offer(frames[i], t=float(i))
+        u = s.offer(frames[5], t=60.0)  # the stream stopped and started again a minute later
+        assert u.context == 1 and s.taken == 4 and len(s.history) >= 1  # counters and history stay
+        np.testing.assert_allclose(u.probs, batched_probs(tiny, frames[5:6])[-1], atol=1e-5)
+        assert [s.offer(frames[6 + i], t=61.0 + i).context for i in range(3)] == [2, 3, 4]
+
+
 def test_latest_frame_mailbox_hands_over_only_the_newest():
     box = LatestFrame()
     for i in range(5):
