@@ -208,7 +208,6 @@ def clip_tab(model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) 
 
 # --- Live tab -----------------------------------------------------------------------------------------------
 LIVE_STREAM_EVERY = 0.1  # s between webcam frames sent (the server takes one every ~0.25 s, see hybrid/stream.py)
-LIVE_TIME_LIMIT = int(logic._env_float("HYBRID_LIVE_TIME_LIMIT_S", 300))  # one stream's length; restart to go on
 LIVE_SESSIONS = 2  # streams served at once (each holds a slot while it runs); others wait in the queue
 LIVE_WEBCAM = gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}})
 
@@ -263,7 +262,7 @@ def live_tab(model: gr.Dropdown, repo_id: gr.Textbox) -> None:
         [cam, state, model, repo_id],
         outputs,
         stream_every=LIVE_STREAM_EVERY,
-        time_limit=LIVE_TIME_LIMIT,
+        time_limit=logic.LIVE_TIME_LIMIT_S,  # one stream's length; start again to go on
         concurrency_limit=LIVE_SESSIONS,
         concurrency_id="live",
         show_progress="hidden",

@@ -520,6 +520,7 @@ def example_videos(extra_dir: str | os.PathLike | None = None, limit: int = 12) 
 # --- live webcam ------------------------------------------------------------------------------------------
 LIVE_WINDOW_S = _env_float("HYBRID_LIVE_WINDOW_S", DEFAULT_WINDOW_S)  # the stretch of video behind each answer
 LIVE_POLICY = os.environ.get("HYBRID_LIVE_POLICY", "auto")  # auto, carry or window (see hybrid/stream.py)
+LIVE_TIME_LIMIT_S = int(_env_float("HYBRID_LIVE_TIME_LIMIT_S", 300))  # a stream's length (Gradio's time_limit)
 LIVE_HISTORY_S = 30.0  # how far back the rolling history strip reaches
 
 
