@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+CHROMIUM = os.environ.get("HYBRID_CHROMIUM", "/usr/bin/chromium")  # Debian's; Playwright downloads no browser
 SHARED_DATA = Path(os.environ.get("HYBRID_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
@@ -51,3 +52,38 @@ def index_clip_path(tmp_path_factory) -> Path:
     from synth import index_clip
 
     return index_clip(tmp_path_factory.mktemp("clips") / "index.mp4", 120)
+
+
+@pytest.fixture
+def app_env(tiny_model_dir, tmp_path, monkeypatch):
+    """hybrid.app_logic with the tiny model as the only bundled model; its model cache emptied around each test."""
+    from hybrid import app_logic as logic
+
+    monkeypatch.setenv("HYBRID_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("HYBRID_CACHE", str(tmp_path / "engine-cache"))
+    monkeypatch.setattr(logic, "MODELS_DIR", tmp_path / "no-models")
+    logic.MODELS.clear()
+    yield tiny_model_dir.resolve().name
+    logic.MODELS.clear()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright, with a fake webcam that needs no permission prompt."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    pw = sync_playwright().start()
+    args = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=args)
+    yield b
+    b.close()
+    pw.stop()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    """Where browser tests save screenshots: HYBRID_SCREENSHOTS to keep them, else the test's tmp folder."""
+    folder = Path(os.environ.get("HYBRID_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

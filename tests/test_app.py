@@ -118,17 +118,6 @@ def test_feature_figure_handles_short_and_long_clips():
 
 
 # --- app_logic --------------------------------------------------------------------------------------
-@pytest.fixture
-def app_env(tiny_model_dir, tmp_path, monkeypatch):
-    """app_logic with the tiny model as the only bundled model; caches emptied around each test."""
-    monkeypatch.setenv("HYBRID_MODEL", str(tiny_model_dir))
-    monkeypatch.setenv("HYBRID_CACHE", str(tmp_path / "engine-cache"))
-    monkeypatch.setattr(logic, "MODELS_DIR", tmp_path / "no-models")
-    logic.MODELS.clear()
-    yield tiny_model_dir.resolve().name
-    logic.MODELS.clear()
-
-
 @pytest.mark.parametrize("good", ["owner/name", "gpt2", "Org-1/model_v2.1", " owner/name "])
 def test_repo_ids_that_are_accepted(good):
     assert logic.validate_repo_id(good) == good.strip()

@@ -3,7 +3,6 @@ bad input, the model card, a phone-sized screen. Screenshots go to $HYBRID_SCREE
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -15,7 +14,6 @@ from synth import index_clip
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("HYBRID_CHROMIUM", "/usr/bin/chromium")
 LABELS = re.compile(r"^(alpha|beta|gamma) — \d+%$")
 TIMEOUT_MS = 90_000
 
@@ -29,26 +27,6 @@ def server(tmp_path_factory, tiny_model_dir):
     srv = AppServer(root, tiny_model_dir, extra_env={"HYBRID_EXAMPLES": str(examples)}).wait_ready()
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-    pw = sync_playwright().start()
-    args = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-    b = pw.chromium.launch(executable_path=CHROMIUM, args=args)
-    yield b
-    b.close()
-    pw.stop()
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("HYBRID_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def open_page(browser, server, width: int = 1280, height: int = 900):

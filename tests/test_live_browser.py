@@ -5,7 +5,6 @@ timeline with JSON and CSV downloads. Screenshots go to $HYBRID_SCREENSHOTS (els
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from synth import lavfi_clip
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("HYBRID_CHROMIUM", "/usr/bin/chromium")
 ANSWER = re.compile(r"^(alpha|beta|gamma) — \d+%$")
 TIMEOUT_MS = 90_000
 
@@ -26,26 +24,6 @@ def server(tmp_path_factory, tiny_model_dir):
     srv = AppServer(tmp_path_factory.mktemp("live-app"), tiny_model_dir, extra_env={"HYBRID_LIVE_WINDOW_S": "1"})
     yield srv.wait_ready()
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-    pw = sync_playwright().start()
-    args = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-    b = pw.chromium.launch(executable_path=CHROMIUM, args=args)
-    yield b
-    b.close()
-    pw.stop()
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("HYBRID_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def open_tab(browser, server, name: str, width: int = 1280, height: int = 900):

@@ -172,16 +172,6 @@ def test_replay_of_a_real_clip_matches_the_batched_forward_on_the_frames_taken(t
 
 
 # --- the app's live handler ---------------------------------------------------------------------------------
-@pytest.fixture
-def app_env(tiny_model_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("HYBRID_MODEL", str(tiny_model_dir))
-    monkeypatch.setenv("HYBRID_CACHE", str(tmp_path / "engine-cache"))
-    monkeypatch.setattr(logic, "MODELS_DIR", tmp_path / "no-models")
-    logic.MODELS.clear()
-    yield tiny_model_dir.resolve().name
-    logic.MODELS.clear()
-
-
 def test_live_handler_keeps_one_state_per_session(app_env, frames):
     period = logic.LIVE_WINDOW_S / 4
     a_frames, b_frames = frames[:6], frames[4:][::-1]

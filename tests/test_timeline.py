@@ -147,16 +147,6 @@ def test_cli_timeline_json_csv_and_errors(tiny_model_dir, long_clip, tmp_path, c
 
 
 # --- the app's Timeline handler -----------------------------------------------------------------------------
-@pytest.fixture
-def app_env(tiny_model_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("HYBRID_MODEL", str(tiny_model_dir))
-    monkeypatch.setenv("HYBRID_CACHE", str(tmp_path / "engine-cache"))
-    monkeypatch.setattr(logic, "MODELS_DIR", tmp_path / "no-models")
-    logic.MODELS.clear()
-    yield tiny_model_dir.resolve().name
-    logic.MODELS.clear()
-
-
 def test_app_timeline_draws_segments_and_writes_json_and_csv(app_env, long_clip, tmp_path):
     video = tmp_path / "upload.mp4"
     video.write_bytes(long_clip.read_bytes())
