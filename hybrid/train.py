@@ -22,7 +22,6 @@ from tqdm.auto import tqdm
 
 from .backbones import LITE0, PACKAGED_IMAGENET
 from .data import Sample, leave_one_group_out, scan_folder, split_groups
-from .errors import HybridError
 from .features import Augment, FeatureCache, augment_variants
 from .model import HybridCNNRNN
 from .video import uniform_indices
@@ -289,12 +288,6 @@ def save(model: HybridCNNRNN, out: str | Path, recipe: Recipe, history: list[dic
     model.save_pretrained(out)
     (out / "training.json").write_text(json.dumps({"recipe": asdict(recipe), "history": history}, indent=1))
     model_card(model, card).save(out / "README.md")
-
-
-def check_labels(labels: list[str] | None) -> list[str] | None:
-    if labels is not None and len(labels) < 2:
-        raise HybridError("--labels needs at least two classes")
-    return labels
 
 
 __all__ = ["Augment", "Dataset", "Recipe", "cross_validate", "fit", "load_dataset", "summarize", "train"]
