@@ -34,10 +34,10 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def client_run(url: str, clips: list[Path], requests: int) -> list[tuple[bool, float, str]]:
+def client_run(url: str, clips: list[Path], requests: int, downloads: Path) -> list[tuple[bool, float, str]]:
     from gradio_client import Client, handle_file
 
-    client = Client(url, verbose=False)
+    client = Client(url, verbose=False, download_files=str(downloads))
     out = []
     for i in range(requests):
         t0 = time.perf_counter()
@@ -58,12 +58,17 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="hybrid-load-") as tmp:
         root = Path(tmp)
+        tempfile.tempdir = str(root)  # gradio_client stages its downloads in the temp folder: keep them in here
         clips = [index_clip(root / f"clip{k}.mp4", 90 + 15 * k, size=(320, 240)) for k in range(4)]
         server = AppServer(root / "app", default_model_dir()).wait_ready(timeout=300)
         try:
             t0 = time.perf_counter()
             with ThreadPoolExecutor(args.clients) as pool:
-                runs = list(pool.map(lambda _: client_run(server.url, clips, args.requests), range(args.clients)))
+                runs = list(
+                    pool.map(
+                        lambda _: client_run(server.url, clips, args.requests, root / "downloads"), range(args.clients)
+                    )
+                )
             wall = time.perf_counter() - t0
             rss = peak_rss_mb(server.proc.pid)
         finally:
