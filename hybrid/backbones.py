@@ -76,6 +76,23 @@ def create_backbone(name: str, pretrained: str | bool | None = None) -> nn.Modul
         raise
 
 
+def split_backbone(net: nn.Module, trainable: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """(frozen prefix, trainable tail) of a timm EfficientNet, with tail(prefix(x)) == net.forward_features(x).
+
+    `trainable` counts units from the end: 1 = the 1x1 head conv (+BN), 2 = that and the last stage of
+    blocks, and so on. The tail's modules are the network's own (training them updates `net`).
+    """
+    from timm.models.efficientnet import EfficientNet
+
+    if not isinstance(net, EfficientNet):
+        raise ModelError(f"fine-tuning needs an EfficientNet-family backbone, not {type(net).__name__}")
+    units = [*net.blocks, nn.Sequential(net.conv_head, net.bn2)]
+    if not 0 <= trainable <= len(units):
+        raise ModelError(f"finetune must be between 0 and {len(units)} for this backbone, not {trainable}")
+    cut = len(units) - trainable
+    return nn.Sequential(net.conv_stem, net.bn1, *units[:cut]), nn.Sequential(*units[cut:])
+
+
 def imagenet_labels() -> list[str]:
     """The 1000 ImageNet-1k class names (they ship with timm)."""
     from timm.data import ImageNetInfo

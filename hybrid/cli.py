@@ -118,7 +118,7 @@ def _recipe_args(p: argparse.ArgumentParser) -> None:
 
 def _recipe(args):
     import json as _json
-    from dataclasses import fields, replace
+    from dataclasses import fields
 
     from .train import Recipe
 
@@ -126,18 +126,11 @@ def _recipe(args):
     if args.recipe:
         try:
             spec = _json.loads(open(args.recipe, encoding="utf-8").read())
+            recipe = recipe.updated(spec.get("recipe", spec))  # a training.json holds {"recipe": ..., "history": ...}
         except (OSError, ValueError) as e:
             raise HybridError(f"can't read recipe {args.recipe}: {e}") from e
-        spec = spec.get("recipe", spec)  # a training.json holds {"recipe": ..., "history": ...}
-        names = {f.name for f in fields(Recipe)}
-        unknown = sorted(set(spec) - names)
-        if unknown:
-            raise HybridError(f"unknown recipe fields in {args.recipe}: {', '.join(unknown)}")
-        recipe = replace(recipe, **{k: tuple(v) if k == "image_size" else v for k, v in spec.items()})
     given = {f.name: getattr(args, f.name) for f in fields(Recipe) if getattr(args, f.name, None) is not None}
-    if "image_size" in given:
-        given["image_size"] = tuple(given["image_size"])
-    return replace(recipe, **given)
+    return recipe.updated(given)
 
 
 def _add_train(sub) -> None:

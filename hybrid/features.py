@@ -1,9 +1,11 @@
-"""Cached per-frame CNN features for training a frozen-backbone model.
+"""Cached per-frame CNN features for training on top of a frozen backbone (or its frozen part).
 
 Each clip is decoded once into `grid` frames spread uniformly over the whole clip; every augmentation
 variant of those frames goes through the CNN once and is stored (safetensors, fp16) under the cache
 folder, keyed by everything that changes the numbers. Training then samples T of the grid frames per
-epoch (temporal jitter) at no CNN cost.
+epoch (temporal jitter) at no CNN cost. When the last `finetune` units of the backbone are trained,
+the cache holds the activation maps that enter them instead ([grid, C, h, w]), so each epoch runs only
+those units, not the whole CNN.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from .backbones import split_backbone
 from .model import HybridCNNRNN
 from .transforms import preprocess
 from .video import read_clip
@@ -71,7 +74,7 @@ def augment_variants(copies: int, flip: bool, crop: bool, color: bool, seed: int
     return out
 
 
-def _key(path: Path, model_cfg: dict, grid: int, aug: Augment) -> str:
+def _key(path: Path, model_cfg: dict, grid: int, aug: Augment, finetune: int = 0) -> str:
     st = path.stat()
     spec = {
         "v": CACHE_VERSION,
@@ -82,45 +85,59 @@ def _key(path: Path, model_cfg: dict, grid: int, aug: Augment) -> str:
         "aug": asdict(aug),
         **{k: model_cfg.get(k) for k in ("backbone", "image_size", "resize_mode", "interpolation", "spatial_pool")},
         **{k: list(model_cfg.get(k)) for k in ("mean", "std")},
+        **({"finetune": finetune} if finetune else {}),  # pooled features (0) keep their old keys
     }
     return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
 class FeatureCache:
-    """clip path + augmentation -> [grid, D] per-frame features (fp16 on disk, float32 in memory)."""
+    """clip path + augmentation -> [grid, D] per-frame features, or [grid, C, h, w] activations entering the
+    last `finetune` backbone units (fp16 on disk and in memory)."""
 
-    def __init__(self, model: HybridCNNRNN, folder: str | Path, grid: int = 64, device: str = "cpu", batch: int = 64):
+    def __init__(
+        self,
+        model: HybridCNNRNN,
+        folder: str | Path,
+        grid: int = 64,
+        device: str = "cpu",
+        batch: int = 64,
+        finetune: int = 0,
+    ):
         self.model = model.eval().to(device).to(memory_format=torch.channels_last)
+        self.prefix = split_backbone(model.backbone, finetune)[0] if finetune else None
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.grid, self.device, self.batch = grid, device, batch
+        self.grid, self.device, self.batch, self.finetune = grid, device, batch, finetune
         self.cfg = model.config
 
     @torch.inference_mode()
     def encode(self, frames: np.ndarray) -> torch.Tensor:
-        """RGB uint8 [N,h,w,3] -> pooled CNN features [N,D] (float32, CPU)."""
+        """RGB uint8 [N,h,w,3] -> pooled CNN features [N,D] or prefix activations [N,C,h,w] (fp16, CPU)."""
         x = preprocess(frames, self.cfg)
         out = []
         for i in range(0, len(x), self.batch):
             xb = x[i : i + self.batch].to(self.device, non_blocking=True)
-            out.append(self.model.pool_frames(self.model.frame_maps(xb)).float().cpu())
+            if self.prefix is not None:
+                out.append(self.prefix(xb).half().cpu().contiguous())
+            else:
+                out.append(self.model.pool_frames(self.model.frame_maps(xb)).half().cpu())
         return torch.cat(out)
 
     def get(self, path: Path, augs: list[Augment]) -> list[torch.Tensor]:
         """Features of every variant in `augs`, computing (and storing) only the missing ones."""
-        keys = [_key(path, self.cfg, self.grid, a) for a in augs]
+        keys = [_key(path, self.cfg, self.grid, a, self.finetune) for a in augs]
         files = [self.folder / f"{k}.safetensors" for k in keys]
         if all(f.is_file() for f in files):
-            return [load_file(str(f))["feats"].float() for f in files]
+            return [load_file(str(f))["feats"] for f in files]
         clip = read_clip(path, self.grid)
         out = []
         for aug, f in zip(augs, files):
             if f.is_file():
-                out.append(load_file(str(f))["feats"].float())
+                out.append(load_file(str(f))["feats"])
                 continue
             feats = self.encode(aug.apply(clip.frames))
             tmp = f.with_suffix(f".{os.getpid()}.tmp")
-            save_file({"feats": feats.half().contiguous()}, str(tmp))
+            save_file({"feats": feats.contiguous()}, str(tmp))
             os.replace(tmp, f)  # atomic: a crash never leaves half a file behind
             out.append(feats)
         return out

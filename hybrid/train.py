@@ -1,7 +1,8 @@
 """Training a HybridCNNRNN on a folder of videos, and leave-one-group-out cross-validation of a recipe.
 
-The backbone stays frozen (ImageNet Lite0 by default): per-frame features come from FeatureCache,
-so an epoch costs only the RNN head. Temporal jitter: each epoch draws one frame at random inside each
+The backbone (ImageNet Lite0 by default) stays frozen, or only its last `finetune` units train: either
+way FeatureCache holds what enters the trainable part, so an epoch costs the RNN head (plus those units)
+and never the whole CNN. Temporal jitter: each epoch draws one frame at random inside each
 of T equal segments of the clip; at test time the segment centres are used, as Recognizer does.
 """
 
@@ -11,16 +12,17 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
-from .backbones import LITE0, PACKAGED_IMAGENET
+from .backbones import LITE0, PACKAGED_IMAGENET, split_backbone
 from .data import Sample, leave_one_group_out, scan_folder, split_groups
 from .features import Augment, FeatureCache, augment_variants
 from .model import HybridCNNRNN
@@ -63,6 +65,16 @@ class Recipe:
     patience: int = 15
     seed: int = 0
     storage_dtype: str = "float16"
+    finetune: int = 0  # trailing backbone units trained: 0 frozen, 1 the head conv, 2 + the last block stage...
+    backbone_lr: float = 1e-4  # peak learning rate of those units
+
+    def updated(self, spec: dict[str, Any]) -> Recipe:
+        """A copy with the fields in `spec` (JSON values: lists where tuples are meant) replaced."""
+        names = {f.name for f in fields(Recipe)}
+        unknown = sorted(set(spec) - names)
+        if unknown:
+            raise ValueError(f"unknown recipe fields: {', '.join(unknown)}")
+        return replace(self, **{k: tuple(v) if k == "image_size" else v for k, v in spec.items()})
 
     def model_kwargs(self, labels: list[str]) -> dict[str, Any]:
         return dict(
@@ -90,7 +102,7 @@ class Dataset:
     samples: list[Sample]
     labels: list[str]
     y: list[int]
-    feats: list[list[torch.Tensor]] = field(default_factory=list)  # [sample][variant] -> [grid, D]
+    feats: list[list[torch.Tensor]] = field(default_factory=list)  # [sample][variant] -> [grid, D] or [grid, C, h, w]
 
 
 def pick_device(name: str = "auto") -> str:
@@ -104,7 +116,7 @@ def load_dataset(data: str | Path, recipe: Recipe, cache_dir: str | Path, device
     samples = scan_folder(data, recipe.group_pattern, recipe.labels)
     labels = recipe.labels or sorted({s.label for s in samples})
     encoder = HybridCNNRNN(backbone_pretrained=PACKAGED_IMAGENET, **recipe.model_kwargs(labels))
-    cache = FeatureCache(encoder, cache_dir, grid=recipe.grid, device=device)
+    cache = FeatureCache(encoder, cache_dir, grid=recipe.grid, device=device, finetune=recipe.finetune)
     augs = augment_variants(recipe.aug_copies, recipe.flip, recipe.crop, recipe.color, seed=recipe.seed)
     ds = Dataset(samples, labels, [labels.index(s.label) for s in samples])
     for s in tqdm(samples, desc="features", unit="clip"):
@@ -126,7 +138,35 @@ def _batch(ds: Dataset, idx: list[int], recipe: Recipe, rng: np.random.Generator
         variants = ds.feats[i]
         v = variants[int(rng.integers(len(variants)))] if rng is not None else variants[variant]
         xs.append(v[sample_positions(len(v), recipe.num_frames, rng if recipe.jitter else None)])
-    return torch.stack(xs).to(device), torch.tensor([ds.y[i] for i in idx], device=device)
+    return torch.stack(xs).to(device).float(), torch.tensor([ds.y[i] for i in idx], device=device)
+
+
+class Trainable(nn.Module):
+    """What training updates: the backbone's last `finetune` units (run on cached activations) and the head.
+
+    Both are the model's own modules, so training them trains the model. The tail's BatchNorm statistics
+    stay frozen (batches of a few clips would estimate them badly).
+    """
+
+    def __init__(self, model: HybridCNNRNN, finetune: int):
+        super().__init__()
+        self.tail = split_backbone(model.backbone, finetune)[1] if finetune else None
+        self.head = model.head
+        self.pool = model.pool_frames
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Cached [B,T,D] features as they are, or [B,T,C,h,w] activations -> tail -> pool -> [B,T,D]."""
+        if self.tail is None:
+            return x
+        B, T = x.shape[:2]
+        return self.pool(self.tail(x.flatten(0, 1))).view(B, T, -1)
+
+    def train(self, mode: bool = True) -> Trainable:
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return self
 
 
 @torch.no_grad()
@@ -134,22 +174,29 @@ def predict_logits(
     model: HybridCNNRNN, ds: Dataset, idx: list[int], recipe: Recipe, device: str, variant: int = 0
 ) -> torch.Tensor:
     """Clip logits [N,K] for samples idx (segment-centre frames of one cached variant; 0 = as recorded)."""
-    model.head.eval()
+    net = Trainable(model, recipe.finetune).eval()
     if not idx:
         return torch.zeros(0, len(ds.labels))
-    x, _ = _batch(ds, idx, recipe, None, device, variant)
-    return model.head(x).logits.float().cpu()
+    logits = []
+    for b in range(0, len(idx), recipe.batch_size):
+        x, _ = _batch(ds, idx[b : b + recipe.batch_size], recipe, None, device, variant)
+        logits.append(net.head(net.features(x)).logits.float().cpu())
+    return torch.cat(logits)
 
 
 def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], recipe: Recipe, device: str, quiet=False):
-    """Train model.head on cached features; early-stops on val accuracy when val is given."""
+    """Train model.head (and the backbone's last `recipe.finetune` units) on cached features or activations;
+    early-stops on val accuracy when val is given."""
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
-    head = model.head.to(device)
-    opt = torch.optim.AdamW(head.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    net = Trainable(model, recipe.finetune).to(device)
+    groups = [{"params": list(net.head.parameters()), "lr": recipe.lr}]
+    if net.tail is not None:
+        groups.append({"params": list(net.tail.parameters()), "lr": recipe.backbone_lr})
+    opt = torch.optim.AdamW(groups, weight_decay=recipe.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(train) / recipe.batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch, pct_start=0.1
+        opt, max_lr=[g["lr"] for g in groups], total_steps=recipe.epochs * steps_per_epoch, pct_start=0.1
     )
     counts = np.bincount([ds.y[i] for i in train], minlength=len(ds.labels)).astype(np.float32)
     weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(ds.labels), device=device)  # class balance
@@ -157,7 +204,7 @@ def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], reci
     history = []
     bar = tqdm(range(recipe.epochs), desc="epochs", disable=quiet, leave=False)
     for epoch in bar:
-        head.train()
+        net.train()
         order = rng.permutation(train).tolist()
         total = 0.0
         for b in range(steps_per_epoch):
@@ -165,10 +212,11 @@ def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], reci
             if not idx:
                 continue
             x, y = _batch(ds, idx, recipe, rng, device)
-            loss = sum(_loss(out, y, weight, recipe) for out in _member_outputs(head, x))
+            feats = net.features(x)
+            loss = sum(_loss(out, y, weight, recipe) for out in _member_outputs(net.head, feats))
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(head.parameters(), 5.0)
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(idx)
@@ -179,15 +227,15 @@ def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], reci
             row["val_acc"] = float((logits.argmax(1) == yv).float().mean())
             row["val_loss"] = float(F.cross_entropy(logits, yv))
             if (row["val_acc"], -row["val_loss"]) > (best[0], -best[1]):
-                best = (row["val_acc"], row["val_loss"], copy.deepcopy(head.state_dict()), epoch + 1)
+                best = (row["val_acc"], row["val_loss"], copy.deepcopy(net.state_dict()), epoch + 1)
             elif epoch + 1 - best[3] >= recipe.patience:
                 history.append(row)
                 break
         history.append(row)
         bar.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
     if best[2] is not None:
-        head.load_state_dict(best[2])
-    head.eval()
+        net.load_state_dict(best[2])
+    net.eval()
     return history
 
 

@@ -14,14 +14,25 @@ import itertools
 import json
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hybrid.train import Recipe, cross_validate, load_dataset, pick_device  # noqa: E402
 
-CNN_KEYS = ("backbone", "image_size", "resize_mode", "spatial_pool", "grid", "aug_copies", "flip", "crop", "color")
+CNN_KEYS = (
+    "backbone",
+    "image_size",
+    "resize_mode",
+    "spatial_pool",
+    "grid",
+    "aug_copies",
+    "flip",
+    "crop",
+    "color",
+    "finetune",
+)
 
 
 def main() -> None:
@@ -36,7 +47,7 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--shard", default="0/1", help="i/n: run every n-th fold from i (merge the outputs' folds)")
     args = ap.parse_args()
-    base = replace(Recipe(group_pattern=args.group_pattern, labels=args.labels), **json.loads(args.base))
+    base = Recipe(group_pattern=args.group_pattern, labels=args.labels).updated(json.loads(args.base))
     grid = json.loads(args.grid)
     device = pick_device(args.device)
     combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] or [{}]
@@ -44,7 +55,7 @@ def main() -> None:
     combos.sort(key=lambda c: json.dumps({k: c.get(k) for k in CNN_KEYS}, sort_keys=True))
     datasets: dict[str, object] = {}
     for combo in combos:
-        recipe = replace(base, **{k: tuple(v) if k == "image_size" else v for k, v in combo.items()})
+        recipe = base.updated(combo)
         cnn_key = json.dumps({k: getattr(recipe, k) for k in CNN_KEYS}, sort_keys=True, default=list)
         if cnn_key not in datasets:
             datasets.clear()

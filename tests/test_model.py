@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from hybrid import HybridCNNRNN, ModelError
-from hybrid.backbones import LITE0, create_backbone, imagenet_labels, lite0_imagenet_state_dict, rename_lite0_key
+from hybrid.backbones import (
+    LITE0,
+    create_backbone,
+    imagenet_labels,
+    lite0_imagenet_state_dict,
+    rename_lite0_key,
+    split_backbone,
+)
 from hybrid.transforms import preprocess
 
 LABELS = ["alpha", "beta", "gamma"]
@@ -257,3 +264,18 @@ def test_packaged_imagenet_lite0_sees_espresso_in_coffee():
     assert len(names) == 1000
     top = int(probs.argmax())
     assert names[top] == "espresso" and probs[top] > 0.8, (names[top], float(probs[top]))
+
+
+@torch.inference_mode()
+def test_split_backbone_prefix_then_tail_is_the_whole_cnn():
+    net = create_backbone(LITE0).eval()
+    x = torch.randn(2, 3, 64, 96)
+    whole = net.forward_features(x)
+    for k in range(9):  # 7 block stages + the head conv
+        prefix, tail = split_backbone(net, k)
+        torch.testing.assert_close(tail(prefix(x)), whole)
+    assert sum(p.numel() for p in split_backbone(net, 1)[1].parameters()) == 320 * 1280 + 2 * 1280
+    with pytest.raises(ModelError, match="between 0 and 8"):
+        split_backbone(net, 9)
+    with pytest.raises(ModelError, match="EfficientNet-family"):
+        split_backbone(torch.nn.Linear(2, 2), 1)
