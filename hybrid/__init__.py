@@ -1,8 +1,22 @@
 """hybrid: video action recognition with a per-frame CNN and an RNN over time."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import HybridError, ModelError, VideoError
+
+if TYPE_CHECKING:
+    from .model import HybridCNNRNN
+
 __version__ = "0.1.0"
-
-from .errors import HybridError, ModelError, VideoError  # noqa: E402
-from .model import HybridCNNRNN  # noqa: E402
-
 __all__ = ["HybridCNNRNN", "HybridError", "ModelError", "VideoError", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # torch and timm load on first use, so `python -m hybrid --help` and the CLI's early checks stay light
+    if name == "HybridCNNRNN":
+        from .model import HybridCNNRNN
+
+        return HybridCNNRNN
+    raise AttributeError(f"module 'hybrid' has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 
@@ -153,3 +154,17 @@ def test_engine_is_safe_to_share_between_threads(tiny, tmp_path):
         t.join()
     for i in range(4):
         assert torch.equal(results[i], expected[i])
+
+
+def test_skip_triton_keeps_torch_working_without_the_gpu_compiler():
+    """The CLI and app block Triton's import (~76 MB each); torch, timm and the model still run."""
+    code = (
+        "import sys; from hybrid.lean import skip_triton; assert skip_triton()\n"
+        "import torch, torch._dynamo, timm\n"
+        "from hybrid import HybridCNNRNN\n"
+        "m = HybridCNNRNN(labels=['a', 'b'], image_size=(64, 64))\n"
+        "print(sys.modules['triton'] is None, tuple(m(torch.rand(1, 2, 3, 64, 64)).logits.shape))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "(1,", "2)"]
