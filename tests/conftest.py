@@ -87,3 +87,41 @@ def shots(tmp_path) -> Path:
     folder = Path(os.environ.get("HYBRID_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# --- `python app.py` against a fake Hub: one server per test module that asks for it -----------------------
+@pytest.fixture(scope="module")
+def hub(tiny_model_dir):
+    """A FakeHub serving the tiny model and a non-hybrid repo (app_server.start_hub); tests may add repos."""
+    from app_server import start_hub
+
+    hub = start_hub(tiny_model_dir)
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_model_dir, hub):
+    """`python app.py` with the tiny model bundled, Hugging Face pointed at `hub` (see app_server.AppServer)."""
+    from app_server import AppServer
+
+    srv = AppServer(tmp_path_factory.mktemp("app"), tiny_model_dir, hub_url=hub.url).wait_ready()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def model_name(tiny_model_dir) -> str:
+    """The tiny model's name in the app's Model picker."""
+    return tiny_model_dir.resolve().name
+
+
+def call_raw(server, data: list) -> str:
+    """POST /gradio_api/call/predict with raw JSON (no upload), then read the event stream."""
+    import httpx
+
+    r = httpx.post(server.url + "/gradio_api/call/predict", json={"data": data}, timeout=30)
+    if r.status_code != 200:
+        return f"event: error\nstatus {r.status_code}"
+    event_id = r.json()["event_id"]
+    return httpx.get(server.url + f"/gradio_api/call/predict/{event_id}", timeout=60).text

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from app_server import FOREIGN_REPO, HUB_MODEL, MAX_DURATION_S, AppServer, start_hub
-from conftest import shared_data
+from app_server import FOREIGN_REPO, HUB_MODEL, MAX_DURATION_S
+from conftest import call_raw, shared_data
 from synth import ffmpeg_write, index_clip, index_frame
 
 from hybrid import app_logic as logic
@@ -339,20 +339,6 @@ def test_blocks_expose_predict_with_the_video_first(app_env):
 
 # --- python app.py + gradio_client ------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def hub(tiny_model_dir):
-    hub = start_hub(tiny_model_dir)
-    yield hub
-    hub.stop()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_model_dir, hub):
-    srv = AppServer(tmp_path_factory.mktemp("app"), tiny_model_dir, hub_url=hub.url).wait_ready()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
 def client(server, tmp_path_factory):
     from gradio_client import Client
 
@@ -363,11 +349,6 @@ def _predict(client, path, model: str, repo_id: str = ""):
     from gradio_client import handle_file
 
     return client.predict(handle_file(str(path)), model, repo_id, logic.OVERLAY_GRADCAM, api_name="/predict")
-
-
-@pytest.fixture(scope="module")
-def model_name(tiny_model_dir) -> str:
-    return tiny_model_dir.resolve().name
 
 
 def test_api_predict_on_a_synthetic_clip(client, model_name, index_clip_path):
@@ -421,22 +402,13 @@ def test_api_bad_input_and_limits_then_keeps_serving(client, server, model_name,
     assert details["frames"] == 4
 
 
-def _call_raw(server, data: list) -> str:
-    """POST /gradio_api/call/predict with raw JSON (no upload), then read the event stream."""
-    r = httpx.post(server.url + "/gradio_api/call/predict", json={"data": data}, timeout=30)
-    if r.status_code != 200:
-        return f"event: error\nstatus {r.status_code}"
-    event_id = r.json()["event_id"]
-    return httpx.get(server.url + f"/gradio_api/call/predict/{event_id}", timeout=60).text
-
-
 def test_api_never_reads_a_path_the_caller_names(server, model_name, index_clip_path):
-    stream = _call_raw(
+    stream = call_raw(
         server,
         [{"path": str(index_clip_path), "meta": {"_type": "gradio.FileData"}}, model_name, "", logic.OVERLAY_GRADCAM],
     )
     assert "event: error" in stream and "complete" not in stream
-    stream = _call_raw(server, [None, model_name, "/etc", logic.OVERLAY_GRADCAM])
+    stream = call_raw(server, [None, model_name, "/etc", logic.OVERLAY_GRADCAM])
     assert "event: error" in stream
 
 
