@@ -95,8 +95,8 @@ def save_weights(model: HybridCNNRNN, folder: str | os.PathLike) -> None:
 
 
 def read_config(path: str | os.PathLike, source: str | None = None) -> dict[str, Any]:
-    """Parse a config.json and check it is a hybrid model config (known keys, sane types)."""
-    from .model import HybridCNNRNN
+    """Parse a config.json and check it is a hybrid model config (known keys, sane types and sizes)."""
+    from .model import HybridCNNRNN, check_sizes
 
     where = f"{CONFIG_NAME} of {source}" if source else CONFIG_NAME
     try:
@@ -115,6 +115,10 @@ def read_config(path: str | os.PathLike, source: str | None = None) -> dict[str,
         raise ModelError(f"{where} names backbone {backbone!r}: only plain timm architecture names are accepted")
     if not timm.is_model(backbone):
         raise ModelError(f"{where} names an unknown backbone {backbone!r} (not a timm model in this install)")
+    try:
+        check_sizes(config)
+    except ModelError as e:
+        raise ModelError(f"{where}: {e}") from None
     return config
 
 

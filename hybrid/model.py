@@ -28,6 +28,20 @@ TEMPORAL_POOLS = ("last", "mean", "attention")
 RESIZE_MODES = ("squash", "center_crop", "letterbox")
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "area")  # see transforms.py
 STORAGE_DTYPES = ("float32", "float16")  # dtype of model.safetensors (float16 halves the file)
+# Upper bounds on sizes in a config: a hostile config.json (a Hub repo anyone can name) must not make the
+# app allocate gigabytes before any weight is read. Far above any model this project trains.
+MAX_SIZES = {"labels": 10_000, "num_frames": 512, "image_size": 2048, "proj_dim": 4096, "hidden_size": 4096,
+             "num_layers": 8, "num_heads": 16}  # fmt: skip
+
+
+def check_sizes(config: dict[str, Any]) -> None:
+    """Raise ModelError when a size in a (config.json) dict is over MAX_SIZES."""
+    for key, limit in MAX_SIZES.items():
+        value = config.get(key)
+        if isinstance(value, (list, tuple)):
+            value = len(value) if key == "labels" else max((v for v in value if isinstance(v, (int, float))), default=0)
+        if isinstance(value, (int, float)) and value > limit:
+            raise ModelError(f"{key} = {value} is over the limit of {limit} (refused before building the model)")
 
 
 def parse_spatial_pool(spec: str) -> tuple[int, int]:
@@ -194,6 +208,8 @@ class HybridCNNRNN(
         storage_dtype: str = "float32",
     ):
         super().__init__()
+        check_sizes(dict(labels=labels, num_frames=num_frames, image_size=image_size, proj_dim=proj_dim,
+                         hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads))  # fmt: skip
         if not labels or len(set(labels)) != len(labels):
             raise ModelError("labels must be a non-empty list of distinct class names")
         if rnn_type not in RNN_TYPES:

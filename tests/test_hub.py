@@ -128,6 +128,9 @@ def test_repo_with_only_pickled_weights_is_refused(online, fake_hub, tiny_files)
         (json.dumps({"model_type": "bert", "hidden_size": 768}).encode(), "not a hybrid model config"),
         (json.dumps({"labels": ["a", "b"], "backbone": "resnet_does_not_exist"}).encode(), "unknown backbone"),
         (json.dumps({"labels": ["a", "b"], "backbone": "hf-hub:evil/net"}).encode(), "plain timm architecture"),
+        (json.dumps({"labels": ["a", "b"], "hidden_size": 10**6}).encode(), "hidden_size = 1000000 is over the limit"),
+        (json.dumps({"labels": ["a", "b"], "image_size": [224, 10**5]}).encode(), "image_size = 100000 is over"),
+        (json.dumps({"labels": [str(i) for i in range(20_000)]}).encode(), "labels = 20000 is over"),
     ],
 )
 def test_bad_config_is_refused_before_the_weights_are_fetched(online, fake_hub, tiny_files, config, phrase):
