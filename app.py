@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import signal
+import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -348,7 +350,43 @@ def build_demo(examples_dir: str | None = None) -> gr.Blocks:
             with gr.Tab("Model card", id="card"):
                 card_tab(model, repo_id, demo)
     demo.queue(max_size=32, default_concurrency_limit=2)
+    write_output_images_atomically()
     return demo
+
+
+def write_output_images_atomically() -> None:
+    """Replace gradio.processing_utils.save_pil_to_cache (gradio 6.31) with one that writes by rename.
+
+    Gradio saves every output image (the gallery's frames) to a content-addressed path, <cache>/<sha256>/
+    image.webp, and rewrites it in place each time (Path.write_bytes: truncate, then write). The same clip
+    sent twice gives the same frames, so a second request truncated the file while the first one's client
+    was downloading it: the server had already sent Content-Length from stat(), read 0 bytes, and closed the
+    connection (h11 "Too little data for declared Content-Length"; gradio_client: RemoteProtocolError,
+    9 of 160 requests at 8 clients x 20 clips). Gradio already copies files this way (save_file_to_cache:
+    a temporary name in the same folder, then os.replace); do the same for images. A reader keeps the file
+    it opened, a later one gets a complete file with the same bytes."""
+    from gradio import processing_utils as pu
+
+    if getattr(pu.save_pil_to_cache, "writes_atomically", False):
+        return
+
+    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+        data = pu.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / pu.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        path = (folder / f"{name}.{format}").resolve()
+        fd, staging = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(staging, path)
+        except BaseException:
+            Path(staging).unlink(missing_ok=True)
+            raise
+        return str(path)
+
+    save_pil_to_cache.writes_atomically = True
+    pu.save_pil_to_cache = save_pil_to_cache
 
 
 def launch_kwargs() -> dict:

@@ -3,8 +3,10 @@
     python benchmarks/load.py --clients 8 --requests 20 --json
 
 Starts the app on a free port with its own temp folders (tests/app_server.py), sends every client's clips
-at once, counts failures, reports latencies, the server's peak memory (VmHWM) and whether anything is
-left in its temp folder after a SIGTERM. The last stdout line with --json is one JSON object.
+at once, counts failures, reports latencies, whether the server still answers a fresh client afterwards,
+its peak memory (VmHWM), errors in its log, and whether anything is left in its temp folder after a
+SIGTERM. The last stdout line with --json is one JSON object. tests/test_load.py runs a small version
+through run_load().
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+for _p in (str(ROOT), str(ROOT / "tests")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
 
 from app_server import AppServer  # noqa: E402
 from synth import index_clip  # noqa: E402
 
 from hybrid.hub import default_model_dir  # noqa: E402
+
+# what a server log line must contain to count as an error (a traceback, or uvicorn/h11 giving up on a response)
+LOG_ERRORS = ("Traceback", "Exception in ASGI application", "Too little data", "Too much data")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -35,6 +42,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def client_run(url: str, clips: list[Path], requests: int, downloads: Path) -> list[tuple[bool, float, str]]:
+    """One client sending `requests` clips one after the other; (ok, seconds, error) per clip."""
     from gradio_client import Client, handle_file
 
     client = Client(url, verbose=False, download_files=str(downloads))
@@ -50,34 +58,34 @@ def client_run(url: str, clips: list[Path], requests: int, downloads: Path) -> l
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--requests", type=int, default=20, help="clips per client")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="hybrid-load-") as tmp:
-        root = Path(tmp)
-        tempfile.tempdir = str(root)  # gradio_client stages its downloads in the temp folder: keep them in here
+def run_load(root: Path, clients: int, requests: int, model_dir: Path | None = None) -> dict:
+    """Start the app under `root`, run `clients` x `requests` clips at once, stop it; the report as a dict.
+
+    Every file (clips, the app's folders and log, gradio_client's downloads and staging folders) goes under
+    `root`; the caller owns and removes it."""
+    root.mkdir(parents=True, exist_ok=True)
+    old_tempdir, tempfile.tempdir = tempfile.tempdir, str(root)  # gradio_client stages its downloads there
+    try:
         clips = [index_clip(root / f"clip{k}.mp4", 90 + 15 * k, size=(320, 240)) for k in range(4)]
-        server = AppServer(root / "app", default_model_dir()).wait_ready(timeout=300)
+        server = AppServer(root / "app", model_dir or default_model_dir()).wait_ready(timeout=300)
         try:
             t0 = time.perf_counter()
-            with ThreadPoolExecutor(args.clients) as pool:
-                runs = list(
-                    pool.map(
-                        lambda _: client_run(server.url, clips, args.requests, root / "downloads"), range(args.clients)
-                    )
-                )
+            downloads = root / "downloads"
+            with ThreadPoolExecutor(clients) as pool:
+                runs = list(pool.map(lambda _: client_run(server.url, clips, requests, downloads), range(clients)))
             wall = time.perf_counter() - t0
+            after = client_run(server.url, clips, 1, downloads)[0]  # a fresh client, once the load is over
             rss = peak_rss_mb(server.proc.pid)
         finally:
             code = server.stop()
-        left = [str(p) for p in server.files_left()]
+        left = server.files_left()
+    finally:
+        tempfile.tempdir = old_tempdir
+    log = server.log.read_text(errors="replace").splitlines()
     results = [r for run in runs for r in run]
     lat = sorted(s for ok, s, _ in results if ok)
-    report = {
-        "clients": args.clients,
+    return {
+        "clients": clients,
         "requests": len(results),
         "failures": sum(not ok for ok, _, _ in results),
         "errors": sorted({e for ok, _, e in results if not ok})[:5],
@@ -85,10 +93,26 @@ def main() -> None:
         "throughput_rps": round(len(results) / wall, 2),
         "latency_median_s": round(statistics.median(lat), 2) if lat else None,
         "latency_p90_s": round(lat[int(0.9 * (len(lat) - 1))], 2) if lat else None,
+        "answers_after": after[0],
         "server_peak_rss_mb": round(rss, 1),
+        "server_log_errors": sum(any(k in line for k in LOG_ERRORS) for line in log),
         "server_exit_code": code,
         "files_left_after_stop": len(left),
     }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=20, help="clips per client")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep", metavar="DIR", type=Path, help="work in DIR and keep it (server.log, downloads)")
+    args = ap.parse_args()
+    if args.keep:
+        report = run_load(args.keep, args.clients, args.requests)
+    else:
+        with tempfile.TemporaryDirectory(prefix="hybrid-load-") as tmp:
+            report = run_load(Path(tmp), args.clients, args.requests)
     print(json.dumps(report) if args.json else json.dumps(report, indent=1))
 
 
