@@ -20,7 +20,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from hybrid import app_logic as logic
+from hybrid.lean import skip_triton
+
+skip_triton()  # before torch loads: ~76 MB less resident memory (see hybrid/lean.py)
+
+from hybrid import app_logic as logic  # noqa: E402
 
 TITLE = "hybrid — see what a CNN saw and how an RNN decided"
 
@@ -392,7 +396,7 @@ def write_output_images_atomically() -> None:
 def launch_kwargs() -> dict:
     """Security and limits: uploads capped, no extra served paths, MCP where gradio[mcp] is installed."""
     return dict(
-        max_file_size=f"{int(logic.MAX_FILE_MB)}mb",
+        max_file_size=logic.LIMITS.max_bytes,  # bytes, the reader's own cap (Gradio's "mb" means MiB)
         allowed_paths=[],
         mcp_server=importlib.util.find_spec("mcp") is not None,
         theme=gr.themes.Soft(primary_hue="orange", secondary_hue="blue"),

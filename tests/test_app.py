@@ -334,7 +334,7 @@ def test_blocks_expose_predict_with_the_video_first(app_env):
     assert [p["component"] for p in params[1:]] == ["Dropdown", "Textbox", "Radio"]
     assert set(info["named_endpoints"]) == {"/predict"}  # helpers (card, redraw, preview) are private
     kw = app.launch_kwargs()
-    assert kw["max_file_size"] == f"{int(logic.MAX_FILE_MB)}mb" and kw["allowed_paths"] == []
+    assert kw["max_file_size"] == logic.LIMITS.max_bytes and kw["allowed_paths"] == []
 
 
 # --- python app.py + gradio_client ------------------------------------------------------------------
