@@ -445,7 +445,11 @@ def read_clip(
     limits: VideoLimits = VideoLimits(),
     keep_side: int | None = 480,
 ) -> Clip:
-    """Sample `num_frames` frames uniformly over the whole clip (RGB, long side <= keep_side)."""
+    """Sample `num_frames` frames uniformly over the whole clip (RGB, long side <= keep_side).
+
+    Training caches CNN features of these frames (features.py): a change to which frames come back, or to
+    keep_side, must bump features.CACHE_VERSION so stale cached features are not reused.
+    """
     if num_frames < 1:
         raise ValueError("num_frames must be at least 1")
     r = _Reader(path, limits)
