@@ -63,7 +63,7 @@ def main() -> None:
             datasets[cnn_key] = load_dataset(args.data, recipe, args.cache, device)
             print(f"# features {cnn_key}: {time.time() - t0:.0f} s", flush=True)
         i, n = (int(v) for v in args.shard.split("/"))
-        report = cross_validate(datasets[cnn_key], recipe, device, quiet=True, shard=(i, n))
+        report = cross_validate(datasets[cnn_key], recipe, device, shard=(i, n))  # a folds bar on stderr
         row = {
             "combo": combo,
             "accuracy": round(report["accuracy"], 4),
