@@ -124,20 +124,24 @@ def load_dataset(data: str | Path, recipe: Recipe, cache_dir: str | Path, device
     return ds
 
 
-def sample_positions(grid: int, num: int, rng: np.random.Generator | None) -> list[int]:
-    """num positions among `grid` encoded frames: random inside each segment (jitter) or the centres."""
+def sample_positions(grid: int, num: int, rng: np.random.Generator | None, view: tuple[int, int] = (0, 1)) -> list[int]:
+    """num positions among `grid` encoded frames: random inside each segment (jitter), or for testing
+    view k of V: every V-th of num * V uniform positions from the k-th (V = 1: the segment centres)."""
     if rng is None:
-        return uniform_indices(grid, num)
+        k, V = view
+        return uniform_indices(grid, num * V)[k::V]
     edges = np.linspace(0, grid, num + 1)
     return [int(rng.integers(int(a), max(int(a) + 1, int(math.ceil(b))))) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def _batch(ds: Dataset, idx: list[int], recipe: Recipe, rng: np.random.Generator | None, device: str, variant=0):
+def _batch(
+    ds: Dataset, idx: list[int], recipe: Recipe, rng: np.random.Generator | None, device: str, variant=0, view=(0, 1)
+):
     xs = []
     for i in idx:
         variants = ds.feats[i]
         v = variants[int(rng.integers(len(variants)))] if rng is not None else variants[variant]
-        xs.append(v[sample_positions(len(v), recipe.num_frames, rng if recipe.jitter else None)])
+        xs.append(v[sample_positions(len(v), recipe.num_frames, rng if recipe.jitter else None, view)])
     return torch.stack(xs).to(device).float(), torch.tensor([ds.y[i] for i in idx], device=device)
 
 
@@ -171,15 +175,22 @@ class Trainable(nn.Module):
 
 @torch.no_grad()
 def predict_logits(
-    model: HybridCNNRNN, ds: Dataset, idx: list[int], recipe: Recipe, device: str, variant: int = 0
+    model: HybridCNNRNN,
+    ds: Dataset,
+    idx: list[int],
+    recipe: Recipe,
+    device: str,
+    variant: int = 0,
+    view: tuple[int, int] = (0, 1),
 ) -> torch.Tensor:
-    """Clip logits [N,K] for samples idx (segment-centre frames of one cached variant; 0 = as recorded)."""
+    """Clip logits [N,K] for samples idx: one cached variant (0 = as recorded, 1 = mirrored) and one
+    temporal view (k, V) of the frames (see sample_positions; (0, 1) = the segment centres)."""
     net = Trainable(model, recipe.finetune).eval()
     if not idx:
         return torch.zeros(0, len(ds.labels))
     logits = []
     for b in range(0, len(idx), recipe.batch_size):
-        x, _ = _batch(ds, idx[b : b + recipe.batch_size], recipe, None, device, variant)
+        x, _ = _batch(ds, idx[b : b + recipe.batch_size], recipe, None, device, variant, view)
         logits.append(net.head(net.features(x)).logits.float().cpu())
     return torch.cat(logits)
 
@@ -269,7 +280,8 @@ def cross_validate(
     """
     t0 = time.time()
     template = new_model(recipe, ds.labels)  # every fold starts from the same initial head
-    folds, y_true, y_pred, y_tta = [], [], [], []
+    folds, y_true, y_pred = [], [], []
+    tta: dict[str, list[int]] = {}
     splits = list(leave_one_group_out(ds.samples))[shard[0] :: shard[1]]
     for group, train_idx, test_idx in tqdm(splits, desc="folds", disable=quiet):
         train_idx, val_idx = split_groups(ds.samples, train_idx, recipe.val_groups, seed=recipe.seed)
@@ -277,22 +289,40 @@ def cross_validate(
         fit(model, ds, train_idx, val_idx, recipe, device, quiet=True)
         logits = predict_logits(model, ds, test_idx, recipe, device)
         pred = logits.argmax(1).tolist()
-        if recipe.flip and recipe.aug_copies > 1:  # variant 1 is the mirror image: test-time augmentation
-            y_tta += (logits + predict_logits(model, ds, test_idx, recipe, device, variant=1)).argmax(1).tolist()
+        for name, views in test_time_views(recipe).items():
+            total = sum(predict_logits(model, ds, test_idx, recipe, device, v, view) for v, view in views)
+            tta.setdefault(name, []).extend(total.argmax(1).tolist())
         truth = [ds.y[i] for i in test_idx]
         acc = float(np.mean([p == t for p, t in zip(pred, truth)]))
         folds.append({"group": group, "n": len(test_idx), "accuracy": acc, "truth": truth, "pred": pred})
         y_true += truth
         y_pred += pred
     report = summarize(y_true, y_pred, ds.labels)
+    accuracy_tta = {name: float(np.mean([p == t for p, t in zip(preds, y_true)])) for name, preds in tta.items()}
     report.update(
         protocol="leave-one-group-out",
         folds=folds,
         mean_fold_accuracy=float(np.mean([f["accuracy"] for f in folds])),
-        accuracy_flip_tta=float(np.mean([p == t for p, t in zip(y_tta, y_true)])) if y_tta else None,
+        accuracy_flip_tta=accuracy_tta.get("flip"),
+        accuracy_tta=accuracy_tta,
         seconds=round(time.time() - t0, 1),
     )
     return report
+
+
+def test_time_views(recipe: Recipe) -> dict[str, list[tuple[int, tuple[int, int]]]]:
+    """Test-time augmentations the cache can answer, as (variant, temporal view) lists whose logits add up:
+    the mirror image (cached variant 1, when flips are allowed) and two interleaved temporal samplings."""
+    out: dict[str, list[tuple[int, tuple[int, int]]]] = {}
+    mirror = recipe.flip and recipe.aug_copies > 1
+    two_views = recipe.grid >= 2 * recipe.num_frames
+    if mirror:
+        out["flip"] = [(0, (0, 1)), (1, (0, 1))]
+    if two_views:
+        out["views2"] = [(0, (0, 2)), (0, (1, 2))]
+    if mirror and two_views:
+        out["flip_views2"] = [(v, (k, 2)) for v in (0, 1) for k in (0, 1)]
+    return out
 
 
 def summarize(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict[str, Any]:

@@ -70,6 +70,7 @@ def main() -> None:
             "n": report["n"],
             "mean_fold": round(report["mean_fold_accuracy"], 4),
             "flip_tta": report["accuracy_flip_tta"],
+            "tta": report["accuracy_tta"],
             "seconds": report["seconds"],
             "confusion": report["confusion"],
             "folds": report["folds"],

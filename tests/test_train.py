@@ -173,3 +173,14 @@ def test_finetuning_the_head_conv_trains_the_saved_backbone(tiny_dataset, cache,
     torch.testing.assert_close(cached, full, atol=0.05, rtol=0.01)
     report = cross_validate(ds, recipe, quiet=True, shard=(0, 2))
     assert report["accuracy"] >= 0.85, report["confusion"]
+
+
+def test_test_time_views_interleave_and_default_to_segment_centres():
+    from hybrid.train import sample_positions, test_time_views
+
+    assert sample_positions(32, 16, None) == uniform_indices(32, 16)
+    even, odd = sample_positions(32, 16, None, (0, 2)), sample_positions(32, 16, None, (1, 2))
+    assert even == list(range(0, 32, 2)) and odd == list(range(1, 32, 2))
+    views = test_time_views(replace(RECIPE, flip=True, grid=16, num_frames=8))
+    assert views["flip_views2"] == [(0, (0, 2)), (0, (1, 2)), (1, (0, 2)), (1, (1, 2))]
+    assert test_time_views(RECIPE) == {}  # no mirror allowed, grid too short for two views
