@@ -353,6 +353,9 @@ def test_the_reader_refuses_files_over_the_cap(app_env, index_clip_path, monkeyp
     size = index_clip_path.stat().st_size
     monkeypatch.setattr(logic, "LIMITS", replace(logic.LIMITS, max_bytes=size - 1))
     monkeypatch.setattr(logic, "TIMELINE_LIMITS", replace(logic.TIMELINE_LIMITS, max_bytes=size - 1))
+    # fresh caches: a recognizer keeps the limits it was built with, and an earlier answer may be cached
+    monkeypatch.setattr(logic, "MODELS", logic.ModelCache())
+    monkeypatch.setattr(logic, "RESULTS", logic.ResultCache())
     with pytest.raises(logic.AppError, match="the limit is") as err:
         logic.classify(str(index_clip_path), app_env, "")
     assert err.value.title == "Can't use this video"
