@@ -241,23 +241,30 @@ def bench_videomae(clip: Path, runs: int, ours: Callable[[], Any]) -> dict[str, 
 
 
 # --- memory on long videos (fresh processes) ---------------------------------------------------------------
+# `python -m hybrid ARGS`, then this process's peak resident memory (VmHWM starts afresh at exec; ru_maxrss
+# from wait4 would also count the parent's pages at fork time, and this script's parent holds VideoMAE)
+_CLI_WITH_PEAK = """import runpy, sys
+try:
+    runpy.run_module("hybrid", run_name="__main__", alter_sys=True)
+finally:
+    peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print("PEAK_KB", peak.split()[1], file=sys.stderr)
+"""
+
+
 def measure_rss(video: Path, model_dir: Path, threads: int) -> dict[str, Any]:
-    """`python -m hybrid predict VIDEO --json` in a fresh process, as users run it; its peak resident memory
-    comes from wait4 (ru_maxrss of that one child, so other children of this script don't count)."""
-    cmd = [sys.executable, "-m", "hybrid", "predict", str(video), "--model", str(model_dir), "--json"]
+    """`python -m hybrid predict VIDEO --json` in a fresh process, as users run it, and its peak memory."""
+    cmd = [sys.executable, "-c", _CLI_WITH_PEAK, "predict", str(video), "--model", str(model_dir), "--json"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     t = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(cmd, stdout=out, cwd=ROOT, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t
-        out.seek(0)
-        text = out.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"predict on {video.name} failed with status {os.waitstatus_to_exitcode(status)}")
-    pred = json.loads(text.strip().splitlines()[-1])
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"predict on {video.name} failed with status {proc.returncode}: {proc.stderr[-500:]}")
+    peak_kb = int(proc.stderr.rsplit("PEAK_KB", 1)[1].split()[0])
+    pred = json.loads(proc.stdout.strip().splitlines()[-1])
     return {
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_kb / 1024, 1),
         "wall_s": round(wall, 3),  # process start, imports, model load and the prediction
         "predict_ms": round(sum(pred["timings_ms"].values()), 1),
         "decode_ms": round(pred["timings_ms"]["decode"], 1),
