@@ -324,15 +324,20 @@ def run_model(video_path: str, choice: str | None, repo_id: str | None, progress
 
 # --- what the page shows ------------------------------------------------------------------------------
 def gallery_items(result: Result, overlay: str = OVERLAY_GRADCAM) -> list[tuple[np.ndarray, str]]:
-    """(image, caption) per sampled frame: the frame under a heat map, its time, the top ImageNet concepts."""
+    """(image, caption) per sampled frame: the frame under a heat map, its time, and the top ImageNet concepts
+    (or, for a model whose backbone was fine-tuned, the RNN's belief after that frame)."""
     p, c = result.pred, result.config
     maps = p.heatmaps if overlay == OVERLAY_ACTIVATION else result.cams
     items = []
     for i, frame in enumerate(p.frames):
         heat = viz.heat_on_frame(maps[i], frame.shape[:2], c["image_size"], c.get("resize_mode", "squash"))
         img = viz.badge(viz.overlay(frame, heat), f"{p.timestamps_s[i]:.2f} s")
-        concepts = p.concepts[i] if i < len(p.concepts) else []
-        items.append((img, viz.frame_caption(p.timestamps_s[i], concepts)))
+        if p.concepts:
+            caption = viz.frame_caption(p.timestamps_s[i], p.concepts[i] if i < len(p.concepts) else [])
+        else:
+            k = int(np.argmax(p.step_probs[i]))
+            caption = viz.frame_caption(p.timestamps_s[i], [(f"belief: {p.labels[k]}", float(p.step_probs[i][k]))])
+        items.append((img, caption))
     return items
 
 

@@ -206,6 +206,7 @@ class HybridCNNRNN(
         motion: bool = False,
         num_heads: int = 1,
         storage_dtype: str = "float32",
+        imagenet_concepts: bool = True,
     ):
         super().__init__()
         check_sizes(dict(labels=labels, num_frames=num_frames, image_size=image_size, proj_dim=proj_dim,
@@ -257,7 +258,11 @@ class HybridCNNRNN(
             "motion": bool(motion),
             "num_heads": int(num_heads),
             "storage_dtype": storage_dtype,
+            # False once the backbone's last stages were fine-tuned: its ImageNet classifier no longer reads
+            # the features it was trained on (measured: 12 % top-1 agreement, near-uniform probabilities)
+            "imagenet_concepts": bool(imagenet_concepts),
         }
+        self.imagenet_concepts = bool(imagenet_concepts)
         self.backbone = create_backbone(backbone, backbone_pretrained)
         channels = self.backbone.num_features
         heads = [

@@ -34,7 +34,7 @@ class Prediction:
     video: dict[str, Any]
     timings_ms: dict[str, float]
     heatmaps: np.ndarray | None = None  # [T,h',w'] CNN activation energy in [0,1]
-    concepts: list[list[tuple[str, float]]] = field(default_factory=list)  # top ImageNet classes per frame
+    concepts: list[list[tuple[str, float]]] = field(default_factory=list)  # top ImageNet classes per frame (if any)
     fmap: torch.Tensor | None = None  # [T,C',h,w] last CNN feature maps (explain=True), e.g. for Grad-CAM
 
     def to_dict(self, detail: bool = False) -> dict[str, Any]:
@@ -136,10 +136,12 @@ class Recognizer:
             lo = energy.flatten(1).min(1).values[:, None, None]
             hi = energy.flatten(1).max(1).values[:, None, None]
             pred.heatmaps = ((energy - lo) / (hi - lo).clamp_min(1e-6)).numpy()
-            concept = m.imagenet_logits(fmap).softmax(-1).topk(3)
-            names = self.imagenet_labels
-            pred.concepts = [
-                [(names[int(i)], float(p)) for p, i in zip(ps, ix)] for ps, ix in zip(concept.values, concept.indices)
-            ]
+            if m.imagenet_concepts:
+                concept = m.imagenet_logits(fmap).softmax(-1).topk(3)
+                names = self.imagenet_labels
+                pred.concepts = [
+                    [(names[int(i)], float(p)) for p, i in zip(ps, ix)]
+                    for ps, ix in zip(concept.values, concept.indices)
+                ]
         pred.timings_ms["total"] = (time.perf_counter() - t0) * 1000
         return pred

@@ -94,6 +94,7 @@ class Recipe:
             motion=self.motion,
             num_heads=self.num_heads,
             storage_dtype=self.storage_dtype,
+            imagenet_concepts=self.finetune == 0,
         )
 
 
@@ -289,8 +290,12 @@ def cross_validate(
         fit(model, ds, train_idx, val_idx, recipe, device, quiet=True)
         logits = predict_logits(model, ds, test_idx, recipe, device)
         pred = logits.argmax(1).tolist()
+        view_logits = {(0, (0, 1)): logits}  # (variant, temporal view) -> logits, each computed once
         for name, views in test_time_views(recipe).items():
-            total = sum(predict_logits(model, ds, test_idx, recipe, device, v, view) for v, view in views)
+            for key in views:
+                if key not in view_logits:
+                    view_logits[key] = predict_logits(model, ds, test_idx, recipe, device, *key)
+            total = sum(view_logits[key] for key in views)
             tta.setdefault(name, []).extend(total.argmax(1).tolist())
         truth = [ds.y[i] for i in test_idx]
         acc = float(np.mean([p == t for p, t in zip(pred, truth)]))

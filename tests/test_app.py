@@ -180,6 +180,22 @@ def test_without_any_model_the_app_still_builds_and_says_why(tmp_path, monkeypat
     assert logic.default_repo_id() == "owner/name" and logic.bundled_models() == {}
 
 
+def test_captions_show_the_belief_when_the_backbone_no_longer_names_imagenet_concepts(
+    app_env, tiny_model_dir, index_clip_path, tmp_path, monkeypatch
+):
+    tuned = tmp_path / "tuned"
+    shutil.copytree(tiny_model_dir, tuned)
+    config = json.loads((tuned / "config.json").read_text())
+    (tuned / "config.json").write_text(json.dumps({**config, "imagenet_concepts": False}))
+    monkeypatch.setenv("HYBRID_MODEL", str(tuned))
+    out = logic.classify(str(index_clip_path), tuned.name, "", logic.OVERLAY_GRADCAM)
+    steps = out.details["step_probs"]
+    for (_, caption), t, probs in zip(out.gallery, out.details["timestamps_s"], steps):
+        k = int(np.argmax(probs))
+        assert caption == f"belief: {LABELS[k]} {probs[k]:.0%} · at {t:.2f} s"
+    assert "concepts" not in out.details or not out.details["concepts"]
+
+
 def test_classify_returns_everything_the_page_shows(app_env, index_clip_path):
     out = logic.classify(str(index_clip_path), app_env, "", logic.OVERLAY_GRADCAM)
     assert set(out.label) == set(LABELS) and abs(sum(out.label.values()) - 1) < 1e-4  # 3 classes: top-5 = all

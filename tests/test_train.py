@@ -16,6 +16,7 @@ from synth import cv2_write
 
 from hybrid.backbones import lite0_imagenet_state_dict
 from hybrid.data import leave_one_group_out, scan_folder, split_groups
+from hybrid.pipeline import Recognizer
 from hybrid.train import Recipe, cross_validate, load_dataset, predict_logits, train
 from hybrid.transforms import preprocess
 from hybrid.video import read_clip, uniform_indices
@@ -171,6 +172,10 @@ def test_finetuning_the_head_conv_trains_the_saved_backbone(tiny_dataset, cache,
     with torch.inference_mode():
         full = model.eval()(frames[None]).logits
     torch.testing.assert_close(cached, full, atol=0.05, rtol=0.01)
+    # its ImageNet classifier no longer reads the features it was trained on: no concepts named from it
+    assert model.config["imagenet_concepts"] is False
+    pred = Recognizer(tmp_path / "ft", engine="torch")(ds.samples[i].path, explain=True)
+    assert pred.concepts == [] and pred.heatmaps is not None
     report = cross_validate(ds, recipe, quiet=True, shard=(0, 2))
     assert report["accuracy"] >= 0.85, report["confusion"]
 
