@@ -157,7 +157,8 @@ def clip_tab(model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) 
         gr.Markdown(
             "Every sampled frame, warm where the picture drove the answer (or, switched above, where the "
             "CNN's last layer fired most), with its time in the clip and the ImageNet things the backbone "
-            "recognises in it (click a frame to enlarge). Below: how the frames' feature vectors change.",
+            "recognises in it, or, when the backbone was fine-tuned, the RNN's belief after that frame "
+            "(click a frame to enlarge). Below: how the frames' feature vectors change.",
             elem_classes="note",
         )
         gallery = gr.Gallery(

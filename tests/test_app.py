@@ -192,7 +192,7 @@ def test_captions_show_the_belief_when_the_backbone_no_longer_names_imagenet_con
     steps = out.details["step_probs"]
     for (_, caption), t, probs in zip(out.gallery, out.details["timestamps_s"], steps):
         k = int(np.argmax(probs))
-        assert caption == f"belief: {LABELS[k]} {probs[k]:.0%} · at {t:.2f} s"
+        assert caption == f"→ {LABELS[k]} {probs[k]:.0%} · at {t:.2f} s"  # the belief after that frame
     assert "concepts" not in out.details or not out.details["concepts"]
 
 
