@@ -60,6 +60,7 @@ CSS = """
 .note {color: var(--body-text-color-subdued); font-size: .92rem;}
 #frames, #frames .wrap, #frames .gallery-container, #frames .grid-wrap {height: auto !important;
   min-height: 0 !important; max-height: none !important;}
+#frames .caption-label {max-width: calc(100% - 8px); font-size: .78rem; padding: 1px 6px;}
 #features img, #belief img {max-width: 100%; height: auto;}
 footer {display: none !important;}
 @media (max-width: 640px) {
