@@ -35,6 +35,11 @@ CNN_KEYS = (
 )
 
 
+def cnn_key(recipe: Recipe) -> str:
+    """The settings that decide the cached features: recipes with equal keys share one CNN pass."""
+    return json.dumps({k: getattr(recipe, k) for k in CNN_KEYS}, sort_keys=True, default=list)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -56,14 +61,14 @@ def main() -> None:
     datasets: dict[str, object] = {}
     for combo in combos:
         recipe = base.updated(combo)
-        cnn_key = json.dumps({k: getattr(recipe, k) for k in CNN_KEYS}, sort_keys=True, default=list)
-        if cnn_key not in datasets:
+        key = cnn_key(recipe)
+        if key not in datasets:
             datasets.clear()
             t0 = time.time()
-            datasets[cnn_key] = load_dataset(args.data, recipe, args.cache, device)
-            print(f"# features {cnn_key}: {time.time() - t0:.0f} s", flush=True)
+            datasets[key] = load_dataset(args.data, recipe, args.cache, device)
+            print(f"# features {key}: {time.time() - t0:.0f} s", flush=True)
         i, n = (int(v) for v in args.shard.split("/"))
-        report = cross_validate(datasets[cnn_key], recipe, device, shard=(i, n))  # a folds bar on stderr
+        report = cross_validate(datasets[key], recipe, device, shard=(i, n))  # a folds bar on stderr
         row = {
             "combo": combo,
             "accuracy": round(report["accuracy"], 4),

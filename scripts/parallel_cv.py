@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from cv_search import CNN_KEYS  # noqa: E402
+from cv_search import cnn_key  # noqa: E402
 
 from hybrid.train import Recipe  # noqa: E402
 
@@ -79,26 +79,17 @@ def main() -> None:
     for spec in runs.values():
         Recipe().updated(spec)  # unknown fields fail here, not in 20 processes
 
-    cnn = {json.dumps({k: spec.get(k) for k in CNN_KEYS}, sort_keys=True): spec for spec in runs.values()}
+    cnn = {cnn_key(Recipe().updated(spec)): spec for spec in runs.values()}  # one feature pass per CNN setting
     logs: list[Path] = []
 
     def spawn(name: str, cmd: list[str]) -> subprocess.Popen:
         logs.append(work / f"{name}.log")
         return subprocess.Popen(cmd, cwd=ROOT, stdout=logs[-1].open("w"), stderr=subprocess.STDOUT)
 
-    warm = [
-        spawn(
-            f"features{i}",
-            [
-                sys.executable,
-                "-c",
-                WARM.format(
-                    root=str(ROOT), data=args.data, spec=json.dumps(spec), cache=args.cache, device=args.device
-                ),
-            ],
-        )  # fmt: skip
-        for i, spec in enumerate(cnn.values())
-    ]
+    warm = []
+    for i, spec in enumerate(cnn.values()):
+        code = WARM.format(root=str(ROOT), data=args.data, spec=json.dumps(spec), cache=args.cache, device=args.device)
+        warm.append(spawn(f"features{i}", [sys.executable, "-c", code]))
     wait_all(warm, deadline)
     print(f"features: {time.time() - t0:.0f} s", flush=True)
 
