@@ -70,7 +70,9 @@ def app_env(tiny_model_dir, tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium through Playwright, with a fake webcam that needs no permission prompt."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=90_000)  # expect() retries until the page shows it: CPU inference can be slow
 
     assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
     pw = sync_playwright().start()

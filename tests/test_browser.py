@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from app_server import AppServer
 from conftest import shared_data
+from playwright.sync_api import expect
 from synth import index_clip
 
 pytestmark = pytest.mark.browser
@@ -66,9 +67,11 @@ def test_idle_then_upload_shows_the_answer_the_frames_and_the_plots(browser, ser
     assert LABELS.match(wait_for_answer(page))
     answer = page.locator("#answer").inner_text()
     assert all(name in answer for name in ("alpha", "beta", "gamma")) and "%" in answer
-    assert page.locator("#frames .gallery-item").count() == 4  # the tiny model reads 4 frames
+    expect(page.locator("#frames .gallery-item")).to_have_count(4)  # the tiny model reads 4 frames
     assert re.search(r"at \d+\.\d\d s", page.locator("#frames").inner_text())
-    assert page.locator("#features img").is_visible() and page.locator("#belief img").is_visible()
+    # one event fills every output, but the browser draws them one by one: wait for each, don't sample once
+    expect(page.locator("#features img")).to_be_visible()
+    expect(page.locator("#belief img")).to_be_visible()
     assert "CNN" in page.locator("#timings").inner_text()
     page.screenshot(path=str(shots / "result.png"), full_page=True)
 
@@ -121,7 +124,7 @@ def test_webcam_recording_gets_a_prediction(browser, server, shots):
     record.click()
     assert LABELS.match(wait_for_answer(page))
     assert re.search(r"VP[89]|vp[89]", page.locator("#timings").inner_text())  # a browser webm recording
-    assert page.locator("#frames .gallery-item").count() == 4
+    expect(page.locator("#frames .gallery-item")).to_have_count(4)
     page.screenshot(path=str(shots / "webcam.png"), full_page=False)
     page.close()
 
