@@ -10,6 +10,7 @@ those units, not the whole CNN.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -25,7 +26,18 @@ from .model import HybridCNNRNN
 from .transforms import preprocess
 from .video import read_clip
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: clips keyed by their bytes, not path + mtime
+
+
+@functools.lru_cache(maxsize=65536)
+def _content_hash(path: str, size: int, mtime_ns: int) -> str:
+    """sha1 of a file's bytes, computed once per (path, size, mtime): a dataset copied or mounted anew keeps its
+    cached features (its mtimes change), an edited file gets new ones."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -78,14 +90,12 @@ def _key(path: Path, model_cfg: dict, grid: int, aug: Augment, finetune: int = 0
     st = path.stat()
     spec = {
         "v": CACHE_VERSION,
-        "path": str(path.resolve()),
-        "size": st.st_size,
-        "mtime": int(st.st_mtime),
+        "clip": _content_hash(str(path.resolve()), st.st_size, st.st_mtime_ns),
         "grid": grid,
         "aug": asdict(aug),
         **{k: model_cfg.get(k) for k in ("backbone", "image_size", "resize_mode", "interpolation", "spatial_pool")},
         **{k: list(model_cfg.get(k)) for k in ("mean", "std")},
-        **({"finetune": finetune} if finetune else {}),  # pooled features (0) keep their old keys
+        **({"finetune": finetune} if finetune else {}),  # 0: pooled features of the frozen CNN
     }
     return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 

@@ -189,3 +189,27 @@ def test_test_time_views_interleave_and_default_to_segment_centres():
     views = test_time_views(replace(RECIPE, flip=True, grid=16, num_frames=8))
     assert views["flip_views2"] == [(0, (0, 2)), (0, (1, 2)), (1, (0, 2)), (1, (1, 2))]
     assert test_time_views(RECIPE) == {}  # no mirror allowed, grid too short for two views
+
+
+def test_feature_cache_follows_the_clip_bytes_not_its_path_or_mtime(tiny_model_dir, tmp_path):
+    """A dataset copied or mounted anew (new paths, new mtimes) reuses its cached features; an edited clip doesn't."""
+    from hybrid import HybridCNNRNN
+    from hybrid.features import Augment, FeatureCache
+
+    cache = FeatureCache(HybridCNNRNN.from_pretrained(tiny_model_dir), tmp_path / "cache", grid=4)
+    rng = np.random.default_rng(1)
+    (tmp_path / "a").mkdir()
+    first = cv2_write(tmp_path / "a" / "0_1_red.avi", clip_frames("red", rng), fps=10, fourcc="MJPG")
+    (feats,) = cache.get(first, [Augment()])
+    stored = sorted((tmp_path / "cache").iterdir())
+    assert len(stored) == 1 and feats.shape[0] == 4
+
+    copy = tmp_path / "b" / first.name
+    copy.parent.mkdir()
+    copy.write_bytes(first.read_bytes())  # another path, a later mtime, the same bytes
+    (again,) = cache.get(copy, [Augment()])
+    assert sorted((tmp_path / "cache").iterdir()) == stored and torch.equal(again, feats)
+
+    cv2_write(copy, clip_frames("blue", rng), fps=10, fourcc="MJPG")  # the same path, other content
+    (edited,) = cache.get(copy, [Augment()])
+    assert len(list((tmp_path / "cache").iterdir())) == 2 and not torch.equal(edited, feats)
