@@ -242,7 +242,7 @@ def live_tab(model: gr.Dropdown, repo_id: gr.Textbox) -> None:
         "Frames go through the CNN one at a time, at the pace the model was trained on (a few per second), and the "
         "RNN carries its state from frame to frame (a bidirectional model re-reads a window of the latest frames "
         f"instead): each answer covers about the last {logic.LIVE_WINDOW_S:g} s of what the camera saw. Start the "
-        "webcam, then act in front of it.",
+        "webcam, then act in front of it." + logic.idle_model_tip(),
         elem_classes="note",
     )
     with gr.Row(equal_height=False):
@@ -294,7 +294,7 @@ def timeline_tab(model: gr.Dropdown, repo_id: gr.Textbox) -> None:
     gr.Markdown(
         f"For videos longer than one action (up to {logic.TIMELINE_MAX_S / 60:.0f} min): windows of a few seconds "
         "slide along the video; each gets the model's answer, and neighbouring windows that agree merge into one "
-        "segment. Every frame goes through the CNN once, however many windows it belongs to.",
+        "segment. Every frame goes through the CNN once, however many windows it belongs to." + logic.idle_model_tip(),
         elem_classes="note",
     )
     with gr.Row(equal_height=False):

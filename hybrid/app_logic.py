@@ -84,6 +84,20 @@ def bundled_models() -> dict[str, Path]:
     return found
 
 
+IDLE_MODEL = "ut-interaction-idle-lite0"  # bundled: the six interactions plus no_interaction
+
+
+def idle_model_tip() -> str:
+    """A sentence for the webcam and timeline tabs, where stretches with no action are common: which bundled model
+    can say so. Empty when that model isn't bundled."""
+    if IDLE_MODEL not in bundled_models():
+        return ""
+    return (
+        f" For the webcam and long videos, pick **{IDLE_MODEL}** in the Model menu: it also knows *no_interaction*, "
+        "so moments without an action are not forced into one of the six."
+    )
+
+
 def default_choice() -> str | None:
     """The picker's initial value: the model the CLI would use, when it is a folder we know."""
     models = bundled_models()

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .model import HybridCNNRNN
 
 CONFIG_NAME, WEIGHTS_NAME, CARD_NAME = "config.json", "model.safetensors", "README.md"
+DEFAULT_MODEL = "ut-interaction-lite0"  # the bundled model used when none is named (others are offered too)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # https://..., hf://..., file:... (not C:\\)
 _LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN"
 
@@ -463,4 +464,4 @@ def default_model_dir() -> Path:
     found = sorted(p for p in root.glob("*") if (p / CONFIG_NAME).is_file()) if root.is_dir() else []
     if not found:
         raise ModelError(f"no bundled model under {root}; pass --model FOLDER_OR_REPO_ID")
-    return found[0]
+    return next((p for p in found if p.name == DEFAULT_MODEL), found[0])

@@ -162,6 +162,15 @@ def test_models_offered_and_resolved(app_env, tiny_model_dir):
         logic.resolve_model("../../etc", "")
 
 
+def test_the_idle_model_tip_names_a_bundled_model_or_nothing(app_env, monkeypatch):
+    assert logic.idle_model_tip() == ""  # only the tiny model here
+    monkeypatch.setattr(logic, "MODELS_DIR", logic.ROOT / "assets" / "models")
+    tip = logic.idle_model_tip()
+    assert logic.IDLE_MODEL in tip and "no_interaction" in tip
+    labels = json.loads((logic.bundled_models()[logic.IDLE_MODEL] / "config.json").read_text())["labels"]
+    assert "no_interaction" in labels and len(labels) == 7
+
+
 def test_without_any_model_the_app_still_builds_and_says_why(tmp_path, monkeypatch):
     import app
 

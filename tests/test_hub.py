@@ -364,3 +364,11 @@ def _downloads(fake_hub: FakeHub) -> list[str]:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def test_the_default_is_the_named_bundled_model_not_the_first_folder(monkeypatch):
+    """assets/models holds more than one model; the one used when none is named is hub.DEFAULT_MODEL."""
+    monkeypatch.delenv("HYBRID_MODEL", raising=False)
+    bundled = sorted(p.parent.name for p in (Path(hub.__file__).parents[1] / "assets" / "models").glob("*/config.json"))
+    assert hub.DEFAULT_MODEL in bundled
+    assert hub.default_model_dir().name == hub.DEFAULT_MODEL

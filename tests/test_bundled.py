@@ -1,0 +1,26 @@
+"""The bundled models, loaded as the app loads them, on real UT-Interaction clips (../shared/data)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import shared_data
+
+from hybrid.app_logic import IDLE_MODEL, MODELS_DIR
+from hybrid.hub import DEFAULT_MODEL, load_model
+from hybrid.pipeline import Recognizer
+
+
+def first_clip(*parts: str):
+    return sorted((shared_data("ut-interaction").joinpath(*parts)).glob("*.avi"))[0]
+
+
+@pytest.mark.parametrize("name", [DEFAULT_MODEL, IDLE_MODEL])
+def test_bundled_model_names_an_interaction(name):
+    rec = Recognizer(load_model(MODELS_DIR / name))
+    assert rec(str(first_clip("set2", "hugging"))).label == "hugging"
+
+
+def test_the_idle_model_knows_when_nothing_happens():
+    rec = Recognizer(load_model(MODELS_DIR / IDLE_MODEL))
+    pred = rec(str(first_clip("set1", "no_interaction")))
+    assert pred.label == "no_interaction" and rec.labels[-1] == "no_interaction"
