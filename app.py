@@ -395,6 +395,27 @@ def write_output_images_atomically() -> None:
     pu.save_pil_to_cache = save_pil_to_cache
 
 
+# Chromium can't preview some uploads (avi, MPEG-4 Part 2, HEVC) and Gradio reports that as an "Error: Video not
+# playable" toast, although the model reads the file and fix_preview swaps in a playable copy after the run. Hide
+# just that message (a toast groups messages of one kind: a real error beside it stays visible).
+QUIET_PREVIEW_JS = """
+() => {
+  const quiet = () => {
+    for (const item of document.querySelectorAll('.toast-item')) {
+      const msgs = [...item.querySelectorAll('.toast-message-item')];
+      for (const m of msgs) {
+        const text = m.querySelector('.toast-message-text');
+        if (text && text.innerText.trim() === 'Video not playable') m.style.display = 'none';
+      }
+      const silent = msgs.length > 0 && msgs.every((m) => m.style.display === 'none');
+      if ((item.style.display === 'none') !== silent) item.style.display = silent ? 'none' : '';
+    }
+  };
+  new MutationObserver(quiet).observe(document.body, {childList: true, subtree: true});
+}
+"""
+
+
 def launch_kwargs() -> dict:
     """Security and limits: uploads capped, no extra served paths, MCP where gradio[mcp] is installed."""
     return dict(
@@ -403,6 +424,7 @@ def launch_kwargs() -> dict:
         mcp_server=importlib.util.find_spec("mcp") is not None,
         theme=gr.themes.Soft(primary_hue="orange", secondary_hue="blue"),
         css=CSS,
+        js=QUIET_PREVIEW_JS,
     )
 
 

@@ -88,6 +88,10 @@ def test_idle_then_upload_shows_the_answer_the_frames_and_the_plots(browser, ser
 def test_a_file_the_browser_cannot_play_gets_a_playable_preview(browser, server, tmp_path):
     page = open_page(browser, server)
     upload(page, index_clip(tmp_path / "clip.avi", 60, size=(320, 240), codec="mpeg4"))
+    # Chromium can't preview it: Gradio's "Video not playable" error toast is raised, and hidden by the page's js
+    toast = page.locator(".toast-message-text", has_text="Video not playable").first
+    toast.wait_for(state="attached")
+    assert not toast.is_visible()  # sampled at once: the toast would go by itself after a few seconds
     assert LABELS.match(wait_for_answer(page))
     page.wait_for_function(
         "() => { const v = document.querySelector('#video-in video');"
