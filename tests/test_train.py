@@ -14,8 +14,10 @@ import pytest
 import torch
 from synth import cv2_write
 
+from hybrid import HybridCNNRNN
 from hybrid.backbones import lite0_imagenet_state_dict
 from hybrid.data import leave_one_group_out, scan_folder, split_groups
+from hybrid.features import Augment, FeatureCache
 from hybrid.pipeline import Recognizer
 from hybrid.train import Recipe, cross_validate, load_dataset, predict_logits, train
 from hybrid.transforms import preprocess
@@ -193,9 +195,6 @@ def test_test_time_views_interleave_and_default_to_segment_centres():
 
 def test_feature_cache_follows_the_clip_bytes_not_its_path_or_mtime(tiny_model_dir, tmp_path):
     """A dataset copied or mounted anew (new paths, new mtimes) reuses its cached features; an edited clip doesn't."""
-    from hybrid import HybridCNNRNN
-    from hybrid.features import Augment, FeatureCache
-
     cache = FeatureCache(HybridCNNRNN.from_pretrained(tiny_model_dir), tmp_path / "cache", grid=4)
     rng = np.random.default_rng(1)
     (tmp_path / "a").mkdir()
