@@ -16,9 +16,11 @@ import importlib.util
 import os
 import signal
 import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from hybrid.lean import skip_triton
 
@@ -440,6 +442,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.examples and not Path(args.examples).is_dir():
         parser.error(f"--examples: {args.examples} is not a folder")
+    started = time.time()
     signal.signal(signal.SIGTERM, _interrupt)
     logic.warm_up()
     demo = build_demo(args.examples)
@@ -451,6 +454,18 @@ def main(argv: list[str] | None = None) -> None:
         from gradio.route_utils import delete_files_created_by_app
 
         delete_files_created_by_app(demo, age=None)
+        remove_empty_folders(Path(get_upload_folder()), since=started - 1)  # file times can lag the clock a little
+
+
+def remove_empty_folders(cache: Path, since: float) -> None:
+    """Gradio keeps each file in a folder named by its hash and deletes only the file: remove the folders this
+    run emptied (changed since it started). Another app's folder is never empty for longer than a mkdir."""
+    for folder in cache.glob("*/") if cache.is_dir() else []:
+        try:
+            if folder.stat().st_mtime >= since and not any(folder.iterdir()):
+                folder.rmdir()
+        except OSError:
+            continue  # gone, or filled meanwhile
 
 
 if __name__ == "__main__":

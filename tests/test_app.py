@@ -497,4 +497,5 @@ def test_a_stop_leaves_nothing_in_the_temp_folders(server, client, model_name, t
     server.stop()
     assert time.monotonic() - t0 < 20
     assert server.files_left() == []
+    assert not list(server.temp.glob("*"))  # nor the per-file folders Gradio made
     assert not [p for p in (server.root / "tmp").rglob("*") if p.is_file()]  # nor anywhere else in TMPDIR
