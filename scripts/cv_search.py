@@ -57,7 +57,7 @@ def main() -> None:
     device = pick_device(args.device)
     combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] or [{}]
     # group the runs by CNN settings so each feature set is loaded once
-    combos.sort(key=lambda c: json.dumps({k: c.get(k) for k in CNN_KEYS}, sort_keys=True))
+    combos.sort(key=lambda c: cnn_key(base.updated(c)))
     datasets: dict[str, object] = {}
     for combo in combos:
         recipe = base.updated(combo)
