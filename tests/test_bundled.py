@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from conftest import shared_data
 
@@ -10,17 +12,21 @@ from hybrid.hub import DEFAULT_MODEL, load_model
 from hybrid.pipeline import Recognizer
 
 
+@functools.cache
+def recognizer(name: str) -> Recognizer:
+    return Recognizer(load_model(MODELS_DIR / name))  # each bundled model loaded once for the module
+
+
 def first_clip(*parts: str):
     return sorted((shared_data("ut-interaction").joinpath(*parts)).glob("*.avi"))[0]
 
 
 @pytest.mark.parametrize("name", [DEFAULT_MODEL, IDLE_MODEL])
 def test_bundled_model_names_an_interaction(name):
-    rec = Recognizer(load_model(MODELS_DIR / name))
-    assert rec(str(first_clip("set2", "hugging"))).label == "hugging"
+    assert recognizer(name)(str(first_clip("set2", "hugging"))).label == "hugging"
 
 
 def test_the_idle_model_knows_when_nothing_happens():
-    rec = Recognizer(load_model(MODELS_DIR / IDLE_MODEL))
+    rec = recognizer(IDLE_MODEL)
     pred = rec(str(first_clip("set1", "no_interaction")))
     assert pred.label == "no_interaction" and rec.labels[-1] == "no_interaction"
