@@ -262,7 +262,6 @@ class HybridCNNRNN(
             # the features it was trained on (measured: 12 % top-1 agreement, near-uniform probabilities)
             "imagenet_concepts": bool(imagenet_concepts),
         }
-        self.imagenet_concepts = bool(imagenet_concepts)
         self.backbone = create_backbone(backbone, backbone_pretrained)
         channels = self.backbone.num_features
         heads = [

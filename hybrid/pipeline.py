@@ -136,7 +136,7 @@ class Recognizer:
             lo = energy.flatten(1).min(1).values[:, None, None]
             hi = energy.flatten(1).max(1).values[:, None, None]
             pred.heatmaps = ((energy - lo) / (hi - lo).clamp_min(1e-6)).numpy()
-            if m.imagenet_concepts:
+            if m.config["imagenet_concepts"]:
                 concept = m.imagenet_logits(fmap).softmax(-1).topk(3)
                 names = self.imagenet_labels
                 pred.concepts = [
