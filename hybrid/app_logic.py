@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import viz
+from . import container, viz
 from .errors import HybridError, ModelError, VideoError
 from .hub import CARD_NAME, CONFIG_NAME, default_model_dir
 from .model import HybridCNNRNN
@@ -493,9 +493,14 @@ def video_codec(path: str) -> str | None:
     """The first video stream's codec name according to ffprobe (None when unknown or not a video)."""
     if not shutil.which("ffprobe"):
         return None
-    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name", "-of", "json"]
     try:
-        out = subprocess.run([*cmd, path], capture_output=True, timeout=30, check=True).stdout
+        container.sniff(path)  # only self-contained video files reach ffprobe (see hybrid/container.py)
+    except (container.RefusedFile, OSError):
+        return None
+    cmd = ["ffprobe", "-v", "error", *container.FFMPEG_CLI_OPTIONS, "-select_streams", "v:0"]
+    cmd += ["-show_entries", "stream=codec_name", "-of", "json"]
+    try:
+        out = subprocess.run([*cmd, "-i", path], capture_output=True, timeout=30, check=True).stdout
         return json.loads(out)["streams"][0]["codec_name"]
     except (subprocess.SubprocessError, OSError, ValueError, KeyError, IndexError):
         return None
@@ -510,7 +515,8 @@ def browser_preview(path: str | None, max_side: int = 640) -> str | None:
         return None
     out = str(Path(path).with_name(Path(path).stem + ".preview.mp4"))
     scale = f"scale='trunc(min({max_side},iw)/2)*2':-2"
-    cmd = ["ffmpeg", "-v", "error", "-y", "-i", path, "-t", str(MAX_DURATION_S), "-map", "0:v:0", "-map", "0:a:0?"]
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-y", *container.FFMPEG_CLI_OPTIONS, "-i", path]
+    cmd += ["-t", str(MAX_DURATION_S), "-map", "0:v:0", "-map", "0:a:0?"]
     cmd += ["-vf", scale, "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p"]
     cmd += ["-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart", out]
     try:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,15 +33,25 @@ from dataclasses import dataclass, field
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # damaged files are reported as VideoError, not log noise
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # read by OpenCV at every open
 
-import cv2  # noqa: E402
-import numpy as np
+from . import container  # noqa: E402
 
-from .errors import VideoError
+# Read by OpenCV at every open: local files only, the allow-listed demuxers only (see container.py). Set, not
+# defaulted: no inherited setting may let FFmpeg open playlists or URLs.
+os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = container.FFMPEG_OPTIONS
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .errors import VideoError  # noqa: E402
 
 SEEK_MIN_FRAMES = 600  # shorter clips are decoded sequentially (measured faster and always exact)
 END_PROBE_FRAMES = 8  # the end check lands this many frames before the claimed last frame
 SCAN_MIN_BUDGET = 64  # frames the scan buffer may hold (at least 4 per sample)
+DURATION_SLACK = 1.05  # a clip may run this much over a duration cap (container lengths are rounded)
 _CODEC_NAMES = {"AV01": "AV1", "av01": "AV1", "hevc": "HEVC", "h264": "H.264", "avc1": "H.264", "VP80": "VP8"}
+# codecs this OpenCV/FFmpeg build decodes: a file of one of these that gives no frame is damaged, not unsupported
+_DECODABLE = {"h264", "avc1", "avc3", "H264", "hevc", "hev1", "hvc1", "HEVC", "mp4v", "FMP4", "XVID", "DIVX", "DX50",
+              "MJPG", "VP80", "VP90", "vp09", "theo", "mpg1", "mpg2", "FLV1", "WMV2", "WMV3"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class VideoLimits:
     max_duration_s: float | None = None  # None: any length
     max_side: int = 8192  # longest side of the stored frame, in pixels
     max_bytes: int | None = None  # file size cap
+    max_read_s: float | None = None  # reading (decode + whatever the caller does between frames) stops past this
 
 
 @dataclass
@@ -76,53 +86,6 @@ def _fourcc(cap: cv2.VideoCapture) -> str:
     return s if s.isprintable() and s.strip() else "unknown"
 
 
-def _mp4_boxes(f, size: int) -> dict[bytes, tuple[int, int]]:
-    """Top-level boxes of an ISO-BMFF (mp4/mov) file: type -> (offset, size), walking box headers only."""
-    found, pos = {}, 0
-    while pos + 8 <= size and len(found) < 64:
-        f.seek(pos)
-        hdr = f.read(16)
-        n, kind = int.from_bytes(hdr[:4], "big"), hdr[4:8]
-        if n == 1 and len(hdr) == 16:
-            n = int.from_bytes(hdr[8:16], "big")
-        elif n == 0:
-            n = size - pos
-        if n < 8:
-            break
-        found.setdefault(kind, (pos, n))
-        pos += n
-    return found
-
-
-def _diagnose(path: str) -> str:
-    """Why FFmpeg could not open a file, in words (only used to word the error)."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
-        if head[4:8] == b"ftyp":
-            boxes = _mp4_boxes(f, size)
-            if b"moov" not in boxes:
-                return "is an incomplete MP4/MOV: its index (the 'moov' box) is missing; was the file cut off?"
-            f.seek(boxes[b"moov"][0])
-            moov = f.read(min(boxes[b"moov"][1], 16 << 20))
-            if b"vide" not in moov and b"soun" in moov:  # track handler types
-                return "has no video track (it is audio only)"
-    if head[:3] == b"ID3" or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2") or head[:4] == b"fLaC":
-        return "is an audio file, not a video"
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "is an audio file (WAV), not a video"
-    codec_ids = re.findall(rb"\x86[\x80-\xff]([AV])_", head)  # Matroska/WebM CodecID elements
-    if head[:4] == b"\x1a\x45\xdf\xa3" and b"A" in codec_ids and b"V" not in codec_ids:
-        return "has no video track (it is audio only)"
-    try:
-        text = head[:4096].decode("utf-8")
-        if text and all(c.isprintable() or c.isspace() for c in text):
-            return "is a text file, not a video"
-    except UnicodeDecodeError:
-        pass
-    return "is not a video that OpenCV/FFmpeg can open (unknown format or damaged file)"
-
-
 def _quiet_open(path: str) -> cv2.VideoCapture:
     """VideoCapture without OpenCV's warning lines on stderr for files it can't open (we raise instead).
 
@@ -138,7 +101,10 @@ def _quiet_open(path: str) -> cv2.VideoCapture:
 
 
 def open_video(path: str | os.PathLike, limits: VideoLimits = VideoLimits()) -> cv2.VideoCapture:
-    """Open a file for decoding or raise VideoError with a reason a person understands."""
+    """Open a file for decoding or raise VideoError with a reason a person understands.
+
+    Only self-contained video files get to FFmpeg: what the file is comes from its bytes (container.sniff).
+    """
     path = os.fspath(path)
     name = os.path.basename(path)
     if not os.path.exists(path):
@@ -150,14 +116,24 @@ def open_video(path: str | os.PathLike, limits: VideoLimits = VideoLimits()) -> 
         raise VideoError(f"{name} is empty (0 bytes)")
     if limits.max_bytes is not None and size > limits.max_bytes:
         raise VideoError(f"{name} is {size / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.1f} MB")
+    try:
+        kind = container.sniff(path)
+        declared = container.declared_size(path, kind)
+    except container.RefusedFile as e:
+        raise VideoError(f"{name} {e}") from None
+    except OSError as e:
+        raise VideoError(f"{name} can't be read ({e.strerror or e})") from None
+    if declared and max(declared) > limits.max_side:
+        w, h = declared
+        raise VideoError(f"{name} declares {w}x{h} frames; larger than {limits.max_side} px on a side are refused")
     cap = _quiet_open(path)
     if not cap.isOpened():
         cap.release()
-        raise VideoError(f"{name} {_diagnose(path)}")
+        raise VideoError(f"{name} {container.diagnose(path)}")
     w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     if w <= 0 or h <= 0:
         cap.release()
-        raise VideoError(f"{name} has no video stream (audio only?)")
+        raise VideoError(f"{name} {container.diagnose(path)}")
     if max(w, h) > limits.max_side:
         cap.release()
         raise VideoError(f"{name} is {w}x{h}; frames larger than {limits.max_side} px on a side are refused")
@@ -166,6 +142,11 @@ def open_video(path: str | os.PathLike, limits: VideoLimits = VideoLimits()) -> 
 
 def _no_frames_error(name: str, codec: str) -> VideoError:
     label = _CODEC_NAMES.get(codec, codec)
+    if codec in _DECODABLE:
+        return VideoError(
+            f"{name}: no frame could be decoded: the file is damaged (its {label} video stream holds no readable "
+            "frame; a cut or broken upload?)"
+        )
     return VideoError(
         f"{name}: no frame could be decoded (its codec, {label}, has no decoder in this OpenCV/FFmpeg build, "
         "or the file is damaged). Re-encode it as H.264 MP4 or VP9 WebM."
@@ -257,14 +238,22 @@ class _Clock:
 
 
 class _Reader:
-    """A VideoCapture plus `pos`: the index of the frame the next grab() returns (presentation order)."""
+    """A VideoCapture plus `pos`: the index of the frame the next grab() returns (presentation order).
+
+    Every decoded frame passes grab(), which enforces the caps that hold whatever the metadata says: the
+    duration by the frame's own timestamp (300 frames spread over 10 hours last 10 hours, not 300 / fps) and
+    the time reading may take (limits.max_read_s).
+    """
 
     def __init__(self, path: str | os.PathLike, limits: VideoLimits):
         self.path, self.limits = path, limits
         self.name = os.path.basename(os.fspath(path))
+        self.opened = time.monotonic()
         self.cap = open_video(path, limits)
         self.pos = 0
         self.last_ms = 0.0  # container time of the current frame
+        self.ms0: float | None = None  # container time of frame 0
+        self.max_s = 0.0  # latest frame time seen, relative to frame 0
         fps, count = self.cap.get(cv2.CAP_PROP_FPS), self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.fps = fps if math.isfinite(fps) and 1.0 <= fps <= 480.0 else None
         # without a believable fps the count (duration * fps) means nothing either
@@ -281,18 +270,29 @@ class _Reader:
             raise _no_frames_error(self.name, self.codec)
         return self.last_ms
 
-    def grab(self) -> bool:
+    def grab(self, check: bool = True) -> bool:
+        """Decode the next frame; `check` False only where the caller measures the length itself (end probe)."""
         if not self.cap.grab():
             return False
         self.pos += 1
         self.last_ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
+        if self.ms0 is None:
+            self.ms0 = self.last_ms
+        t = (self.last_ms - self.ms0) / 1000.0
+        if math.isfinite(t) and t > self.max_s:
+            self.max_s = t
+        cap, deadline = self.limits.max_duration_s, self.limits.max_read_s
+        if check and cap and self.max_s > cap * DURATION_SLACK:
+            raise _too_long(self.name, self.max_s, cap)
+        if deadline and time.monotonic() - self.opened > deadline:
+            raise VideoError(f"{self.name}: reading it took over {deadline:.0f} s, the limit here (a very slow file?)")
         return True
 
-    def seek(self, index: int) -> bool:
+    def seek(self, index: int, check: bool = True) -> bool:
         """Jump to frame `index` and decode it (OpenCV decodes from the keyframe before it)."""
         self.cap.set(cv2.CAP_PROP_POS_FRAMES, index)
         self.pos = index
-        return self.grab()
+        return self.grab(check)
 
     def retrieve(self, keep_side: int | None) -> np.ndarray:
         ok, frame = self.cap.retrieve()
@@ -302,7 +302,7 @@ class _Reader:
 
     def reopen(self) -> None:
         self.cap.release()
-        self.cap, self.pos = open_video(self.path, self.limits), 0
+        self.cap, self.pos, self.ms0 = open_video(self.path, self.limits), 0, None
 
     def close(self) -> None:
         self.cap.release()
@@ -340,14 +340,14 @@ def _probe_end(r: _Reader, ms0: float) -> tuple[int, _Costs] | None:
     for back in (0, count // 50, count // 5):  # frames further back on each retry
         start = max(1, count - 1 - END_PROBE_FRAMES - back)
         t0 = time.perf_counter()
-        if r.seek(start):
+        if r.seek(start, check=False):
             break
     else:
         return None
     if _pts_index(r, ms0) != start:
         return None
     t1 = time.perf_counter()
-    while r.grab():
+    while r.grab(check=False):
         if r.pos > count + max(END_PROBE_FRAMES, count // 50):
             return None
     grab = (time.perf_counter() - t1) / max(1, r.pos - start)
@@ -400,7 +400,7 @@ def _sequential(r: _Reader, targets: list[int], keep_side: int | None, to_eof: b
 
 def _max_frames(r: _Reader) -> int | None:
     cap = r.limits.max_duration_s
-    return int(cap * 1.05 * r.fps) + 1 if cap and r.fps else None
+    return int(cap * DURATION_SLACK * r.fps) + 1 if cap and r.fps else None
 
 
 def _refuse_if_too_long(r: _Reader) -> None:
@@ -409,11 +409,11 @@ def _refuse_if_too_long(r: _Reader) -> None:
     Leaves the reader just after frame 0.
     """
     cap = r.limits.max_duration_s
-    if not (cap and r.count and r.fps and r.count / r.fps > cap * 1.05):
+    if not (cap and r.count and r.fps and r.count / r.fps > cap * DURATION_SLACK):
         return
     ms0 = r.last_ms
     probe = _probe_end(r, ms0)
-    if probe is not None and probe[0] / r.fps > cap * 1.05:
+    if probe is not None and probe[0] / r.fps > cap * DURATION_SLACK:
         raise _too_long(r.name, probe[0] / r.fps, cap)
     r.reopen()
     r.start()
@@ -496,7 +496,7 @@ def _clip(r: _Reader, frames: dict[int, np.ndarray], targets: list[int], total: 
         timestamps_s=[t / r.fps for t in targets],
         fps=r.fps,
         total_frames=total,
-        duration_s=total / r.fps,
+        duration_s=max(total / r.fps, r.max_s + 1.0 / r.fps),  # sparse timestamps last as long as they say
         size=r.size,
         method=method,
         codec=r.codec,
@@ -510,7 +510,7 @@ def _scan_clip(r: _Reader, num_frames: int, keep_side: int | None, ms0: float) -
     cap = r.limits.max_duration_s
     while True:
         index, t = r.pos - 1, clock(r.last_ms)
-        if cap and t > cap * 1.05:
+        if cap and t > cap * DURATION_SLACK:
             raise _too_long(r.name, t, cap)
         if keep.wants(index):
             keep.add(index, (r.retrieve(keep_side), t))
@@ -558,7 +558,7 @@ def iter_frames(
         due = 0.0  # time of the next frame to yield
         while True:
             t = clock(r.last_ms)
-            if cap and t > cap * 1.05:
+            if cap and t > cap * DURATION_SLACK:
                 raise _too_long(r.name, t, cap)
             if t + 1e-3 >= due:
                 yield r.pos - 1, t, r.retrieve(keep_side)

@@ -216,3 +216,19 @@ def gapped_clip(path: str | Path, n: int, gap_at: int, gap: int, size=(320, 240)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def sparse_clip(path: str | Path, n: int, seconds_apart: float, size=(64, 48)) -> Path:
+    """n frames whose timestamps lie `seconds_apart` apart (a clip that lasts hours while its stream claims
+    an ordinary frame rate: OpenCV reports 15 fps for the Matroska one)."""
+    cmd = ["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={size[0]}x{size[1]}:rate=15"]
+    cmd += ["-frames:v", str(n), "-vf", f"setpts=N*{seconds_apart}/TB", "-fps_mode", "passthrough"]
+    _run(cmd + ["-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)])
+    return Path(path)
+
+
+def lavfi_gif(path: str | Path, seconds: float = 1.0, size=(64, 48)) -> Path:
+    """A small animated GIF of the test pattern."""
+    _run(["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={size[0]}x{size[1]}:rate=10",
+          "-t", str(seconds), str(path)])  # fmt: skip
+    return Path(path)

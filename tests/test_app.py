@@ -313,6 +313,18 @@ def test_browser_preview_only_for_files_browsers_cannot_play(tmp_path):
     assert logic.browser_preview(str(tmp_path / "none.avi")) is None
 
 
+def test_browser_preview_never_follows_a_playlist(tmp_path):
+    """The preview transcode (an ffmpeg command) reads the upload only: a playlist naming a server-side clip,
+    whatever its extension, gets no preview (and the ffmpeg command itself is held to local files and the
+    allow-listed demuxers, see hybrid/container.py)."""
+    secret = index_clip(tmp_path / "server-side.avi", 20, size=(64, 48), codec="mpeg4")
+    for name in ("upload.m3u8", "upload.avi"):
+        fake = tmp_path / name
+        fake.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{secret}\n#EXT-X-ENDLIST\n")
+        assert logic.video_codec(str(fake)) is None and logic.browser_preview(str(fake)) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["server-side.avi", "upload.avi", "upload.m3u8"]
+
+
 def test_model_card_lists_classes_and_the_card(app_env, tmp_path, tiny_model_dir, monkeypatch):
     card = logic.model_card(app_env, "")
     assert "**Knows 3 actions:** `alpha` · `beta` · `gamma`" in card

@@ -1,7 +1,8 @@
 """The bad-input corpus: every file a user may drop gets a clear VideoError (or a right answer where it is valid).
 
 Checked through read_clip, through Recognizer, and through the CLI (exit 2 and one `error:` line, no
-traceback; exit 0 and JSON on good files). All files are generated here.
+traceback; exit 0 and JSON on good files), each refusal within seconds. All files are generated here; the
+hostile ones (playlists, external references, lying headers) by hostile.py.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import hostile
 import numpy as np
 import pytest
 import synth
@@ -31,7 +34,7 @@ AV1 = next((e for e in ("libaom-av1", "libsvtav1", "librav1e") if synth.has_enco
 BAD = {
     "empty.mp4": (VideoLimits(), "empty.mp4 is empty (0 bytes)"),
     "notes.mp4": (VideoLimits(), "notes.mp4 is a text file, not a video"),
-    "noise.mp4": (VideoLimits(), "noise.mp4 is not a video that OpenCV/FFmpeg can open"),
+    "noise.mp4": (VideoLimits(), "noise.mp4 is not a video file this app reads (its bytes are none of MP4/MOV"),
     "cut.mp4": (VideoLimits(), "cut.mp4 is an incomplete MP4/MOV: its index (the 'moov' box) is missing"),
     "cut-faststart.mp4": (VideoLimits(), "cut-faststart.mp4 is truncated or damaged: it should last 6.7 s"),
     "audio.m4a": (VideoLimits(), "audio.m4a has no video track (it is audio only)"),
@@ -43,6 +46,22 @@ BAD = {
     "8k.avi": (VideoLimits(max_side=4096), "8k.avi is 7680x4320; frames larger than 4096 px on a side are refused"),
     "missing.mp4": (VideoLimits(), "missing.mp4: no such file"),
     "folder.mp4": (VideoLimits(), "folder.mp4 is not a regular file"),
+    # files that name other files or URLs: refused from their bytes, before FFmpeg opens anything
+    "self.m3u8": (VideoLimits(), "self.m3u8 is an HLS/M3U playlist: it names other files or URLs"),
+    "local.m3u8": (VideoLimits(), "local.m3u8 is an HLS/M3U playlist"),
+    "live.m3u8": (VideoLimits(), "live.m3u8 is an HLS/M3U playlist"),
+    "playlist.mp4": (VideoLimits(), "playlist.mp4 is an HLS/M3U playlist"),
+    "list.m3u": (VideoLimits(), "list.m3u is a text file, not a video"),
+    "concat.mp4": (VideoLimits(), "concat.mp4 is an FFmpeg concat script: it names other files"),
+    "stream.sdp": (VideoLimits(), "stream.sdp is an SDP session description (a network stream)"),
+    "manifest.mpd": (VideoLimits(), "manifest.mpd is a DASH manifest (.mpd)"),
+    "dref.mp4": (VideoLimits(), "dref.mp4 is an MP4/MOV whose video data lies in another file or URL"),
+    # headers that lie, damage that once got the wrong words
+    "huge.png": (VideoLimits(), "huge.png is a still image (PNG), not a video"),
+    "huge.gif": (VideoLimits(), "huge.gif declares 65535x65535 frames; larger than 8192 px on a side are refused"),
+    "headless.ts": (VideoLimits(), "headless.ts is a damaged MPEG-TS file: it starts in the middle of a packet"),
+    "blank.mp4": (VideoLimits(), "blank.mp4: no frame could be decoded: the file is damaged (its H.264 video"),
+    "sparse.mkv": (VideoLimits(max_duration_s=60), "sparse.mkv lasts 120 s or more; the limit here is 60 s"),
 }
 GOOD = ["one.mp4", "8k.avi", "phone.mp4", "browser.webm"]
 
@@ -74,6 +93,7 @@ def corpus(tmp_path_factory) -> Path:
     synth.index_clip(d / "one.mp4", 1, 30, SIZE)
     synth.rotated_clip(d / "phone.mp4", 30, 90, size=(96, 128))
     synth.browser_webm(d / "browser.webm", 60, 30, SIZE)
+    hostile.write_corpus(d, synth.lavfi_clip(d / "segment.ts", 3, size=(128, 96)))  # a real file they point at
     return d
 
 
@@ -87,9 +107,37 @@ def bad_case(corpus: Path, name: str) -> tuple[Path, VideoLimits, str]:
 @pytest.mark.parametrize("name", BAD)
 def test_read_clip_refuses_with_a_clear_message(corpus, name):
     path, limits, msg = bad_case(corpus, name)
+    t0 = time.monotonic()
     with pytest.raises(VideoError) as e:
         read_clip(path, 16, limits=limits)
     assert msg in str(e.value)
+    assert time.monotonic() - t0 < 5
+
+
+PLAYLISTS = ["local.m3u8", "playlist.mp4", "concat.mp4", "list.m3u", "manifest.mpd", "stream.sdp"]
+
+
+@pytest.mark.parametrize("name", PLAYLISTS)
+def test_ffmpeg_itself_opens_no_playlist_once_the_reader_is_imported(corpus, name):
+    """The second wall: the sniff aside, OpenCV's FFmpeg opens only local files with allow-listed demuxers.
+    The control (a fresh interpreter without those options) shows these files do reach the server-side clip."""
+    probe = (
+        "import sys, cv2\n"
+        "if sys.argv[2] == 'restricted': import hybrid.video\n"
+        "cap = cv2.VideoCapture(sys.argv[1], cv2.CAP_FFMPEG)\n"
+        "print(sum(1 for _ in iter(cap.grab, False)) if cap.isOpened() else -1)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_CAPTURE_OPTIONS"}
+    root = Path(__file__).resolve().parents[1]
+
+    def frames(mode: str) -> int:
+        cmd = [sys.executable, "-c", probe, str(corpus / name), mode]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, timeout=60)
+        return int(out.stdout.strip().splitlines()[-1])
+
+    if name == "local.m3u8":  # (FFmpeg's own probe takes HLS only by its extension: .m3u8 is the hole)
+        assert frames("bare") == 30  # the segment's 30 frames: without the options FFmpeg follows the playlist
+    assert frames("restricted") == -1
 
 
 def test_read_clip_answers_valid_odd_inputs(corpus):
@@ -147,8 +195,9 @@ def test_recognizer_answers_valid_odd_inputs(corpus, recognizer, name):
 
 
 # name -> extra CLI arguments (only limits the CLI has: --max-duration)
-CLI_BAD = {name: [] for name in BAD if name not in ("big.mp4", "8k.avi", "long.mp4")} | {
-    "long.mp4": ["--max-duration", "5"]
+CLI_BAD = {name: [] for name in BAD if name not in ("big.mp4", "8k.avi", "long.mp4", "sparse.mkv")} | {
+    "long.mp4": ["--max-duration", "5"],
+    "sparse.mkv": ["--max-duration", "60"],
 }
 
 
