@@ -75,7 +75,14 @@ footer {display: none !important;}
 """
 
 
-def predict(video: str | None, model: str | None, repo_id: str | None, overlay: str, progress=gr.Progress()):
+def predict(
+    video: str | None,
+    model: str | None,
+    repo_id: str | None,
+    overlay: str,
+    request: gr.Request = None,  # injected by Gradio (not an API input): whose answer panel shows a failure
+    progress=gr.Progress(),
+):
     """Name the action in a video with a Hybrid CNN-RNN model.
 
     Args:
@@ -89,7 +96,8 @@ def predict(video: str | None, model: str | None, repo_id: str | None, overlay: 
         features plot, belief-per-RNN-step plot, timings (markdown), and a JSON dict with every number.
     """
     try:
-        out = logic.classify(video, model, repo_id, overlay, progress=lambda f, d: progress(f, desc=d))
+        session = request.session_hash if request else None
+        out = logic.classify(video, model, repo_id, overlay, lambda f, d: progress(f, desc=d), session)
     except logic.AppError as e:
         raise gr.Error(e.message, title=e.title, print_exception=False) from e
     return out.verdict, out.label, out.gallery, out.features, out.belief, out.timings, out.details
@@ -107,9 +115,10 @@ def fix_preview(video: str | None):
     return gr.skip() if preview is None else preview
 
 
-def show_failure(video: str | None):
+def show_failure(request: gr.Request):
     """After a failed run: the reason stays in the answer panel (the toast fades), stale results go away."""
-    return logic.failure_markdown(video), gr.Column(visible=False), gr.Column(visible=False)
+    error = logic.FAILURES.pop(request.session_hash)
+    return logic.failure_markdown(error), gr.Column(visible=False), gr.Column(visible=False)
 
 
 def show_results():
@@ -187,14 +196,16 @@ def clip_tab(model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) 
         outputs=outputs,
         api_name="predict",
         scroll_to_output=True,  # on a phone the answer is below the player
-        concurrency_limit=1,  # CPU-bound: one clip at a time, the queue holds the rest
+        # a few at once, so a slow Hub load (bounded by HYBRID_HUB_TIMEOUT_S) holds nobody up; the CNN still
+        # takes one clip at a time (app_logic._RUN_LOCK), the queue holds the rest
+        concurrency_limit=4,
         concurrency_id="model",
     )
     boxes = [answer_box, results_box]
     run_event.success(show_results, None, boxes, api_visibility="private", show_progress="hidden").then(
         fix_preview, video, video, api_visibility="private", show_progress="hidden"
     )
-    run_event.failure(show_failure, video, [verdict, *boxes], api_visibility="private", show_progress="hidden")
+    run_event.failure(show_failure, None, [verdict, *boxes], api_visibility="private", show_progress="hidden")
     video.change(on_clear, video, [verdict, *boxes], api_visibility="private", show_progress="hidden")
     overlay.change(redraw_frames, inputs, gallery, api_visibility="private", show_progress="hidden")
 
@@ -320,8 +331,10 @@ def timeline_tab(model: gr.Dropdown, repo_id: gr.Textbox) -> None:
         timeline,
         [video, model, repo_id, window, stride],
         [summary, strip, plot, table, files, details, results],
+        # one at a time, in its own group: Gradio holds every event of a concurrency_id to the group's lowest
+        # limit, and the timeline's CNN work does not take app_logic._RUN_LOCK (so it can't go to 4 like clips)
         concurrency_limit=1,
-        concurrency_id="model",  # CPU-bound: takes turns with clip classification
+        concurrency_id="timeline",
         api_visibility="private",
     )
     event.success(fix_preview, video, video, api_visibility="private", show_progress="hidden")

@@ -22,6 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 
 from . import container, viz
-from .errors import HybridError, ModelError, VideoError
+from .errors import HybridError, ModelError, VideoError, shorten
 from .hub import CARD_NAME, CONFIG_NAME, default_model_dir
 from .model import HybridCNNRNN
 from .pipeline import Prediction, Recognizer
@@ -59,7 +60,10 @@ def _env_float(name: str, default: float) -> float:
 
 MAX_DURATION_S = _env_float("HYBRID_MAX_DURATION_S", 60.0)  # longer clips are refused
 MAX_FILE_MB = _env_float("HYBRID_MAX_FILE_MB", 100.0)  # upload cap (Gradio max_file_size and the reader)
-LIMITS = VideoLimits(max_duration_s=MAX_DURATION_S, max_side=4096, max_bytes=int(MAX_FILE_MB * 1e6))
+MAX_READ_S = _env_float("HYBRID_MAX_READ_S", 120.0)  # a clip that takes longer to decode is given up
+LIMITS = VideoLimits(
+    max_duration_s=MAX_DURATION_S, max_side=4096, max_bytes=int(MAX_FILE_MB * 1e6), max_read_s=MAX_READ_S
+)
 
 
 class AppError(Exception):
@@ -144,7 +148,7 @@ def validate_repo_id(text: str) -> str:
     if not _REPO_ID.match(ref) or ".." in ref or "--" in ref:
         raise AppError(
             "Not a Hub repo id",
-            f"{ref!r} is not a Hugging Face repo id. Type it as owner/name (letters, digits, - _ .), "
+            f"{shorten(ref)!r} is not a Hugging Face repo id. Type it as owner/name (letters, digits, - _ .), "
             "without https:// or a local path.",
         )
     if (Path.cwd() / ref).exists():  # the loader would read a same-named local folder: refuse the ambiguity
@@ -165,30 +169,58 @@ def resolve_model(choice: str | None, repo_id: str | None) -> tuple[str, str]:
     raise AppError("Unknown model", f"{choice!r} is not one of the bundled models ({', '.join(models)}).")
 
 
-class ModelCache:
-    """Recognizers by key, least recently used dropped past `size`; one load at a time."""
+def _load_recognizer(ref: str) -> Recognizer:
+    return Recognizer(HybridCNNRNN.from_pretrained(ref), limits=LIMITS)
 
-    def __init__(self, size: int = 3):
+
+class ModelCache:
+    """Recognizers by key, least recently used dropped past `size`.
+
+    Loads run outside the lock, one per key: a request for a key being loaded waits for that load (one future per
+    key), a request for a cached key never waits. A failed load is not kept: the next request tries again.
+    """
+
+    def __init__(self, size: int = 3, load: Callable[[str], Recognizer] | None = None):
         self.size = size
+        self._load = load or _load_recognizer
         self._items: OrderedDict[str, Recognizer] = OrderedDict()
-        self._lock = threading.Lock()
+        self._loading: dict[str, Future[Recognizer]] = {}
+        self._lock = threading.Lock()  # held for dictionary updates only, never during a load
 
     def get(self, key: str, ref: str) -> tuple[Recognizer, float]:
-        """(recognizer, seconds spent loading: 0 when it was cached)."""
+        """(recognizer, seconds spent loading or waiting for the load: 0 when it was cached). Raises AppError."""
+        t0 = time.perf_counter()
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key], 0.0
-            t0 = time.perf_counter()
-            try:
-                model = HybridCNNRNN.from_pretrained(ref)
-            except ModelError as e:
-                raise AppError("Can't load this model", str(e)) from e
-            rec = Recognizer(model, limits=LIMITS)
-            self._items[key] = rec
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-            return rec, time.perf_counter() - t0
+            future = self._loading.get(key)
+            owner = future is None
+            if owner:
+                future = self._loading[key] = Future()
+        if not owner:
+            return future.result(), time.perf_counter() - t0
+        error = None
+        try:
+            rec = self._load(ref)
+        except ModelError as e:  # keep only the message: the traceback's frames may hold a half-built model
+            error = AppError("Can't load this model", str(e))
+        except BaseException as e:
+            with self._lock:
+                del self._loading[key]
+            future.set_exception(e)
+            raise
+        with self._lock:
+            del self._loading[key]
+            if error is None:
+                self._items[key] = rec
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        if error is not None:
+            future.set_exception(error)
+            raise error  # outside the except block: no chained ModelError (nor its traceback) comes along
+        future.set_result(rec)
+        return rec, time.perf_counter() - t0
 
     def clear(self) -> None:
         with self._lock:
@@ -210,11 +242,11 @@ def _card_text(key: str, ref: str) -> str:
     if key.startswith("dir:"):
         path = Path(ref) / CARD_NAME
         return path.read_text(encoding="utf-8") if path.is_file() else ""
-    from huggingface_hub import hf_hub_download
+    from .hub import read_card
 
     try:
-        return Path(hf_hub_download(ref, CARD_NAME)).read_text(encoding="utf-8")
-    except Exception:  # noqa: BLE001 - a repo without a card is still a model
+        return read_card(ref)  # "" when the repo has no card, or it can't be fetched within the Hub's deadline
+    except ModelError:  # a repo without a card is still a model
         return ""
 
 
@@ -433,27 +465,44 @@ def redraw(video_path: str | None, choice: str | None, repo_id: str | None, over
     return None if result is None else gallery_items(result, overlay)
 
 
-_ERRORS: OrderedDict[str, AppError] = OrderedDict()  # last failure per file, for the page to explain
+class Failures:
+    """The last failure of each browser session, for the answer panel once the red toast fades.
+
+    Keyed by Gradio's session hash (never by upload path, which two people sending the same bytes share) and
+    holding only the title and message: nothing a failed run built (a half-loaded model, a traceback) stays
+    referenced. Bounded: the oldest sessions are forgotten first.
+    """
+
+    def __init__(self, size: int = 256):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def put(self, session: str, error: AppError) -> None:
+        with self._lock:
+            self._items[session] = (error.title, error.message)
+            self._items.move_to_end(session)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def pop(self, session: str) -> AppError | None:
+        with self._lock:
+            item = self._items.pop(session, None)
+        return None if item is None else AppError(*item)
 
 
-def remember_error(video_path: str | None, error: AppError) -> None:
-    _ERRORS[os.path.abspath(video_path or "")] = error
-    while len(_ERRORS) > 64:
-        _ERRORS.popitem(last=False)
+FAILURES = Failures()
 
 
-def failure_markdown(video_path: str | None) -> str:
+def failure_markdown(error: AppError | None) -> str:
     """What the answer panel says after a failed run: the reason, and what to try."""
-    e = _ERRORS.get(os.path.abspath(video_path or ""))
-    if e is None:
+    if error is None:
         return "#### No answer\nThe clip could not be classified; the reason is in the red message."
     hint = ""
-    if e.title.startswith("Can't use") or e.title.startswith("Can't read"):
+    if error.title.startswith("Can't use") or error.title.startswith("Can't read"):
         hint = (
             f"\n\n_Try an MP4 (H.264) or WebM clip of at most {MAX_DURATION_S:.0f} s and {MAX_FILE_MB:.0f} MB, "
             "or record one with the webcam._"
         )
-    return f"#### {e.title}\n{e.message}{hint}"
+    return f"#### {error.title}\n{error.message}{hint}"
 
 
 def classify(
@@ -462,19 +511,21 @@ def classify(
     repo_id: str | None = None,
     overlay: str = OVERLAY_GRADCAM,
     progress: Progress | None = None,
+    session: str | None = None,
 ) -> Outputs:
-    """The app's main handler: an uploaded video -> everything the page shows. Raises AppError."""
+    """The app's main handler: an uploaded video -> everything the page shows. Raises AppError (and, given the
+    browser session, keeps its words in FAILURES for the answer panel)."""
     try:
         result = run_model(video_path or "", choice, repo_id, progress)
         return render(result, overlay)
     except AppError as e:
-        remember_error(video_path, e)
-        raise
+        err = AppError(e.title, e.message)  # without the cause's traceback and whatever its frames hold
     except Exception as e:  # a bug or an unforeseen file: say so plainly, keep serving
         log.exception("classification failed")
-        err = AppError("Unexpected error", f"The app failed on this input ({type(e).__name__}: {e}).")
-        remember_error(video_path, err)
-        raise err from e
+        err = AppError("Unexpected error", f"The app failed on this input ({type(e).__name__}: {shorten(e, 300)}).")
+    if session:
+        FAILURES.put(session, err)
+    raise err
 
 
 # --- a preview the browser can play -------------------------------------------------------------------
@@ -641,7 +692,9 @@ def live_reset(state: LiveState | None) -> LiveState | None:
 
 # --- long videos: timeline -----------------------------------------------------------------------------------
 TIMELINE_MAX_S = _env_float("HYBRID_TIMELINE_MAX_S", 600.0)  # longer videos are refused by the Timeline tab
-TIMELINE_LIMITS = VideoLimits(max_duration_s=TIMELINE_MAX_S, max_side=4096, max_bytes=int(MAX_FILE_MB * 1e6))
+TIMELINE_LIMITS = VideoLimits(  # reading a timeline includes the CNN on every taken frame: more time
+    max_duration_s=TIMELINE_MAX_S, max_side=4096, max_bytes=int(MAX_FILE_MB * 1e6), max_read_s=10 * MAX_READ_S
+)
 
 
 @dataclass

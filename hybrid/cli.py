@@ -21,13 +21,14 @@ def _add_predict(sub) -> None:
 
 
 def cmd_predict(args) -> int:
-    from .pipeline import Recognizer
     from .video import VideoLimits, open_video
 
     if args.topk < 1:
         raise HybridError("--topk must be at least 1")
     limits = VideoLimits(max_duration_s=args.max_duration)
-    open_video(args.video, limits).release()  # a bad file fails before the model loads
+    open_video(args.video, limits).release()  # a bad file fails before torch and the model load
+    from .pipeline import Recognizer
+
     rec = Recognizer(args.model, limits=limits)
     pred = rec(args.video, topk=args.topk)
     if args.json:
@@ -42,12 +43,10 @@ def cmd_predict(args) -> int:
 
 
 def _add_timeline(sub) -> None:
-    from .stream import DEFAULT_WINDOW_S
-
     p = sub.add_parser("timeline", help="label a long video by sliding windows: segments with start, end, label")
     p.add_argument("video")
     p.add_argument("--model", default=None, help="model folder or Hub repo id (default: the bundled model)")
-    p.add_argument("--window", type=float, default=DEFAULT_WINDOW_S, help="seconds behind each answer")
+    p.add_argument("--window", type=float, default=None, help="seconds behind each answer (default: 4)")
     p.add_argument("--stride", type=float, default=None, help="seconds between windows (default: window / 2)")
     p.add_argument("--max-duration", type=float, default=None, help="refuse videos longer than this (seconds)")
     p.add_argument("--json", action="store_true", help="print one JSON object (segments, windows, video...)")
@@ -56,16 +55,18 @@ def _add_timeline(sub) -> None:
 
 
 def cmd_timeline(args) -> int:
-    from .pipeline import Recognizer
-    from .timeline import build_timeline
     from .video import VideoLimits, open_video
 
-    if not args.window > 0 or (args.stride is not None and not args.stride > 0):
+    if (args.window is not None and not args.window > 0) or (args.stride is not None and not args.stride > 0):
         raise HybridError("--window and --stride must be positive (seconds)")
     limits = VideoLimits(max_duration_s=args.max_duration)
-    open_video(args.video, limits).release()  # a bad file fails before the model loads
+    open_video(args.video, limits).release()  # a bad file fails before torch and the model load
+    from .pipeline import Recognizer
+    from .stream import DEFAULT_WINDOW_S
+    from .timeline import build_timeline
+
     rec = Recognizer(args.model, limits=limits)
-    tl = build_timeline(rec, args.video, args.window, args.stride)
+    tl = build_timeline(rec, args.video, args.window or DEFAULT_WINDOW_S, args.stride)
     if args.json:
         print(json.dumps(tl.to_dict()))
     elif args.csv:
@@ -99,7 +100,7 @@ def _recipe_args(p: argparse.ArgumentParser) -> None:
     """One --flag per Recipe field (hybrid.train.Recipe), on top of an optional --recipe JSON file."""
     from dataclasses import MISSING, fields
 
-    from .train import Recipe
+    from .recipe import Recipe
 
     p.add_argument("--recipe", default=None, help="JSON file of Recipe fields (e.g. a model's training.json)")
     g = p.add_argument_group("recipe (override --recipe)")
@@ -120,7 +121,7 @@ def _recipe(args):
     import json as _json
     from dataclasses import fields
 
-    from .train import Recipe
+    from .recipe import Recipe
 
     recipe = Recipe()
     if args.recipe:

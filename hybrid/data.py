@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import HybridError
+from .errors import DataError
 
 VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv"}
 # UT-Interaction names clips <idx>_<seq>_<classid>.avi; the recording sequence is the group.
@@ -33,7 +33,7 @@ def scan_folder(root: str | Path, group_pattern: str = "", labels: list[str] | N
     """
     root = Path(root)
     if not root.is_dir():
-        raise HybridError(f"{root} is not a folder of class folders of videos")
+        raise DataError(f"{root} is not a folder of class folders of videos")
     pattern = re.compile(GROUP_PATTERNS.get(group_pattern, group_pattern)) if group_pattern else None
     samples = []
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTS and p.is_file()):
@@ -44,11 +44,11 @@ def scan_folder(root: str | Path, group_pattern: str = "", labels: list[str] | N
         if pattern is not None:
             m = pattern.search(path.stem)
             if not m:
-                raise HybridError(f"{path.name} does not match the group pattern {pattern.pattern!r}")
+                raise DataError(f"{path.name} does not match the group pattern {pattern.pattern!r}")
             group = m.groupdict().get("group") or m.group(1)
         samples.append(Sample(path, label, group))
     if not samples:
-        raise HybridError(f"no videos found under {root} (expected <class>/<video> folders)")
+        raise DataError(f"no videos found under {root} (expected <class>/<video> folders)")
     return samples
 
 

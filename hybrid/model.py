@@ -12,7 +12,7 @@ clip prediction is the last step's and `step()` reproduces the batched forward f
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -20,41 +20,9 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from .backbones import LITE0, create_backbone
+from .backbones import create_backbone
+from .config import LITE0, HybridConfig
 from .errors import ModelError
-
-RNN_TYPES = ("gru", "lstm")
-TEMPORAL_POOLS = ("last", "mean", "attention")
-RESIZE_MODES = ("squash", "center_crop", "letterbox")
-INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "area")  # see transforms.py
-STORAGE_DTYPES = ("float32", "float16")  # dtype of model.safetensors (float16 halves the file)
-# Upper bounds on sizes in a config: a hostile config.json (a Hub repo anyone can name) must not make the
-# app allocate gigabytes before any weight is read. Far above any model this project trains.
-MAX_SIZES = {"labels": 10_000, "num_frames": 512, "image_size": 2048, "proj_dim": 4096, "hidden_size": 4096,
-             "num_layers": 8, "num_heads": 16}  # fmt: skip
-
-
-def check_sizes(config: dict[str, Any]) -> None:
-    """Raise ModelError when a size in a (config.json) dict is over MAX_SIZES."""
-    for key, limit in MAX_SIZES.items():
-        value = config.get(key)
-        if isinstance(value, (list, tuple)):
-            value = len(value) if key == "labels" else max((v for v in value if isinstance(v, (int, float))), default=0)
-        if isinstance(value, (int, float)) and value > limit:
-            raise ModelError(f"{key} = {value} is over the limit of {limit} (refused before building the model)")
-
-
-def parse_spatial_pool(spec: str) -> tuple[int, int]:
-    """'avg' -> (1, 1); '2x3' -> 2 rows x 3 columns of average-pooled cells."""
-    if spec == "avg":
-        return (1, 1)
-    try:
-        rows, cols = (int(v) for v in spec.lower().split("x"))
-    except ValueError as e:
-        raise ModelError(f"spatial_pool must be 'avg' or 'RxC' (e.g. '1x3'), not {spec!r}") from e
-    if not (1 <= rows <= 8 and 1 <= cols <= 8):
-        raise ModelError(f"spatial_pool grid {spec!r} out of range (1..8 per side)")
-    return rows, cols
 
 
 @dataclass
@@ -209,77 +177,44 @@ class HybridCNNRNN(
         imagenet_concepts: bool = True,
     ):
         super().__init__()
-        check_sizes(dict(labels=labels, num_frames=num_frames, image_size=image_size, proj_dim=proj_dim,
-                         hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads))  # fmt: skip
-        if not labels or len(set(labels)) != len(labels):
-            raise ModelError("labels must be a non-empty list of distinct class names")
-        if rnn_type not in RNN_TYPES:
-            raise ModelError(f"rnn_type must be one of {RNN_TYPES}, not {rnn_type!r}")
-        if temporal_pool not in TEMPORAL_POOLS:
-            raise ModelError(f"temporal_pool must be one of {TEMPORAL_POOLS}, not {temporal_pool!r}")
-        if resize_mode not in RESIZE_MODES:
-            raise ModelError(f"resize_mode must be one of {RESIZE_MODES}, not {resize_mode!r}")
-        if interpolation not in INTERPOLATIONS:
-            raise ModelError(f"interpolation must be one of {INTERPOLATIONS}, not {interpolation!r}")
-        if storage_dtype not in STORAGE_DTYPES:
-            raise ModelError(f"storage_dtype must be one of {STORAGE_DTYPES}, not {storage_dtype!r}")
-        if int(num_frames) < 1 or len(image_size) != 2 or min(image_size) < 32:
-            raise ModelError("num_frames must be >= 1 and image_size [H, W] at least 32 px")
-        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-            raise ModelError("mean and std need 3 values (RGB), std > 0")
-        if min(proj_dim, hidden_size, num_layers, num_heads) < 1 or not 0 <= dropout < 1:
-            raise ModelError("proj_dim, hidden_size, num_layers, num_heads must be >= 1 and dropout in [0, 1)")
-        self.labels = [str(x) for x in labels]
-        self.num_frames = int(num_frames)
-        self.image_size = (int(image_size[0]), int(image_size[1]))
-        self.resize_mode, self.interpolation = resize_mode, interpolation
-        self.mean, self.std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
-        self.storage_dtype = storage_dtype
-        self.grid = parse_spatial_pool(spatial_pool)
-        # config.json = the normalised constructor arguments (JSON types), whatever types were passed
-        self._hub_mixin_config = {
-            "labels": list(self.labels),
-            "backbone": backbone,
-            "backbone_pretrained": backbone_pretrained,
-            "num_frames": self.num_frames,
-            "image_size": list(self.image_size),
-            "resize_mode": resize_mode,
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "interpolation": interpolation,
-            "spatial_pool": spatial_pool,
-            "proj_dim": int(proj_dim),
-            "rnn_type": rnn_type,
-            "hidden_size": int(hidden_size),
-            "num_layers": int(num_layers),
-            "bidirectional": bool(bidirectional),
-            "dropout": float(dropout),
-            "temporal_pool": temporal_pool,
-            "motion": bool(motion),
-            "num_heads": int(num_heads),
-            "storage_dtype": storage_dtype,
-            # False once the backbone's last stages were fine-tuned: its ImageNet classifier no longer reads
-            # the features it was trained on (measured: 12 % top-1 agreement, near-uniform probabilities)
-            "imagenet_concepts": bool(imagenet_concepts),
-        }
-        self.backbone = create_backbone(backbone, backbone_pretrained)
+        cfg = HybridConfig(
+            labels=labels, backbone=backbone, backbone_pretrained=backbone_pretrained, num_frames=num_frames,
+            image_size=image_size, resize_mode=resize_mode, mean=mean, std=std, interpolation=interpolation,
+            spatial_pool=spatial_pool, proj_dim=proj_dim, rnn_type=rnn_type, hidden_size=hidden_size,
+            num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, temporal_pool=temporal_pool,
+            motion=motion, num_heads=num_heads, storage_dtype=storage_dtype, imagenet_concepts=imagenet_concepts,
+        )  # fmt: skip
+        self.cfg = cfg  # every field checked and normalised (config.py)
+        self.labels = list(cfg.labels)
+        self.num_frames, self.image_size = cfg.num_frames, cfg.image_size
+        self.resize_mode, self.interpolation = cfg.resize_mode, cfg.interpolation
+        self.mean, self.std = cfg.mean, cfg.std
+        self.storage_dtype = cfg.storage_dtype
+        self.grid = cfg.grid
+        self._hub_mixin_config = cfg.to_dict()  # config.json (PyTorchModelHubMixin writes this attribute)
+        self.backbone = create_backbone(cfg.backbone, cfg.backbone_pretrained)
         channels = self.backbone.num_features
         heads = [
             TemporalHead(
                 channels * self.grid[0] * self.grid[1],
                 len(self.labels),
-                int(proj_dim),
-                rnn_type,
-                int(hidden_size),
-                int(num_layers),
-                bool(bidirectional),
-                float(dropout),
-                temporal_pool,
-                bool(motion),
+                cfg.proj_dim,
+                cfg.rnn_type,
+                cfg.hidden_size,
+                cfg.num_layers,
+                cfg.bidirectional,
+                cfg.dropout,
+                cfg.temporal_pool,
+                cfg.motion,
             )
-            for _ in range(int(num_heads))
+            for _ in range(cfg.num_heads)
         ]
         self.head: TemporalHead | HeadEnsemble = heads[0] if len(heads) == 1 else HeadEnsemble(heads)
+
+    @classmethod
+    def from_config(cls, cfg: HybridConfig) -> HybridCNNRNN:
+        """A model (random head, backbone per cfg.backbone_pretrained) built from a checked config."""
+        return cls(**{f.name: getattr(cfg, f.name) for f in fields(cfg)})
 
     @property
     def config(self) -> dict[str, Any]:
@@ -324,7 +259,7 @@ class HybridCNNRNN(
 
     # --- persistence ----------------------------------------------------------------------
     def _save_pretrained(self, save_directory) -> None:
-        from .hub import save_weights
+        from .checkpoint import save_weights
 
         save_weights(self, save_directory)
 
@@ -338,8 +273,8 @@ class HybridCNNRNN(
     def generate_model_card(self, details: dict[str, Any] | None = None, **kwargs: Any):
         """README.md; `save_pretrained(dir, model_card_kwargs={"details": {...}})` passes training details.
 
-        See hub.model_card for the keys (data, protocol, metrics, speed, limits, intended_use, reproduce...).
+        See card.model_card for the keys (data, protocol, metrics, speed, limits, intended_use, reproduce...).
         """
-        from .hub import model_card
+        from .card import model_card
 
         return model_card(self, {**kwargs, **(details or {})})

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import ConfigError, shorten
 from .model import HybridCNNRNN
 
 log = logging.getLogger(__name__)
@@ -189,13 +190,13 @@ def make_engine(
     engine = (engine or os.environ.get("HYBRID_ENGINE") or "auto").lower()
     precision = (precision or os.environ.get("HYBRID_PRECISION") or "fp32").lower()
     if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+        raise ConfigError(f"engine (HYBRID_ENGINE) must be one of {ENGINES}, not {shorten(engine)!r}")
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        raise ConfigError(f"precision (HYBRID_PRECISION) must be one of {PRECISIONS}, not {shorten(precision)!r}")
     if engine == "torch" or (engine == "auto" and not openvino_available()):
         return TorchEngine(model)
     if not openvino_available():
-        raise ImportError("engine 'openvino' needs the packages openvino and onnx (pip install -r requirements.txt)")
+        raise ConfigError("engine 'openvino' needs the packages openvino and onnx (pip install -r requirements.txt)")
     try:
         try:
             path = cached_onnx(model, cache_dir)

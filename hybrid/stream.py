@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError, shorten
 from .model import HybridCNNRNN
 from .runtime import CNNEngine, make_engine
 from .transforms import preprocess
@@ -55,7 +55,7 @@ def is_causal(model: HybridCNNRNN) -> bool:
 
 def resolve_policy(model: HybridCNNRNN, policy: str = "auto") -> str:
     if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
+        raise ConfigError(f"policy (HYBRID_LIVE_POLICY) must be one of {POLICIES}, not {shorten(policy)!r}")
     if policy == "auto":
         return "carry" if is_causal(model) else "window"
     if policy == "carry" and not is_causal(model):
@@ -144,7 +144,7 @@ class LiveSession:
     def __post_init__(self) -> None:
         self.policy = resolve_policy(self.model, self.policy)
         if self.window_s <= 0 or self.lanes < 1:
-            raise ValueError("window_s must be positive and lanes at least 1")
+            raise ConfigError("window_s must be positive and lanes at least 1")
         self.T = self.model.num_frames
         self.clock = DueClock(self.window_s / self.T)
         self.reset()
@@ -323,7 +323,7 @@ def measure(
         if i >= warmup:
             times.append(u.latency_ms)
     if not times:
-        raise ValueError(f"need more than {warmup} frames")
+        raise ConfigError(f"need more than {warmup} frames")
     ms = np.asarray(times)
     return {
         "stream_fps": round(float(1000 * len(ms) / ms.sum()), 1),

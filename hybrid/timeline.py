@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import VideoError
+from .errors import ConfigError, VideoError
 from .pipeline import Recognizer
 from .stream import DEFAULT_WINDOW_S
 from .transforms import preprocess
@@ -162,7 +162,7 @@ def build_timeline(
     T = m.num_frames
     stride_s = window_s / 2 if stride_s is None else stride_s
     if not (window_s > 0 and stride_s > 0):
-        raise ValueError("window and stride must be positive (seconds)")
+        raise ConfigError("window and stride must be positive (seconds)")
     fps = T / window_s  # frames taken per second of video
     k = max(1, round(stride_s * fps))  # stride in taken frames
     limits = limits or rec.limits

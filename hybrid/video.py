@@ -42,7 +42,7 @@ os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = container.FFMPEG_OPTIONS
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .errors import VideoError  # noqa: E402
+from .errors import ConfigError, VideoError  # noqa: E402
 
 SEEK_MIN_FRAMES = 600  # shorter clips are decoded sequentially (measured faster and always exact)
 END_PROBE_FRAMES = 8  # the end check lands this many frames before the claimed last frame
@@ -451,7 +451,7 @@ def read_clip(
     keep_side, must bump features.CACHE_VERSION so stale cached features are not reused.
     """
     if num_frames < 1:
-        raise ValueError("num_frames must be at least 1")
+        raise ConfigError("num_frames must be at least 1")
     r = _Reader(path, limits)
     try:
         ms0 = r.start()
@@ -548,7 +548,7 @@ def iter_frames(
     before the first frame when the file can't be used, mid-way if it runs past max_duration_s.
     """
     if fps is not None and not fps > 0:
-        raise ValueError("fps must be positive (or None for every frame)")
+        raise ConfigError("fps must be positive (or None for every frame)")
     r = _Reader(path, limits)
     try:
         r.start()

@@ -9,6 +9,8 @@
   so its content comes inline as base64), /api/models/{repo}/commit/{rev} (ndjson), and
   GET /api/models/{repo}[/revision/{rev}] (repo info). Writes need "Authorization: Bearer <token>".
 Every request is recorded in `hub.requests` as (method, path) so tests can count downloads.
+Hostile repos (add_repo's `trickle` and `claimed_sizes`): a file sent 1 byte every TRICKLE_S (its body, or the
+whole answer, headers included), or an LFS file whose metadata claims another size than it has.
 
 `HubWorker` runs a Python process with its own environment (HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE are read by
 huggingface_hub at import) and sends it commands; `python tests/hub_server.py` is that worker.
@@ -27,13 +29,16 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+TRICKLE_S = 2.0  # a trickled file gets 1 byte this often
 WRITE_ROUTE = re.compile(r"^/api/models/(?P<repo>[^/]+(?:/[^/]+)?)/(?P<kind>preupload|commit)/(?P<rev>[^/]+)$")
 
 
@@ -47,6 +52,8 @@ class Repo:
     commit: str = ""
     private: bool = False
     history: list[str] = field(default_factory=list)
+    trickle: dict[str, str] = field(default_factory=dict)  # file -> "body" (GET bodies) or "headers" (every answer)
+    claimed_sizes: dict[str, int] = field(default_factory=dict)  # LFS file -> the size its metadata claims
 
     def new_commit(self, message: str) -> str:
         digest = hashlib.sha1(message.encode() + self.commit.encode())
@@ -133,10 +140,24 @@ class FakeHub:
         return f"http://127.0.0.1:{self.port}"
 
     # --- content -------------------------------------------------------------------------
-    def add_repo(self, repo_id: str, files: dict[str, bytes], private: bool = False) -> str:
-        """Create (or replace) a repo holding `files`; returns its commit sha."""
+    def add_repo(
+        self,
+        repo_id: str,
+        files: dict[str, bytes],
+        private: bool = False,
+        trickle: dict[str, str] | None = None,
+        claimed_sizes: dict[str, int] | None = None,
+    ) -> str:
+        """Create (or replace) a repo holding `files`; returns its commit sha.
+
+        trickle: file -> "body" (a GET's headers at once, then its body 1 byte every TRICKLE_S; LFS files on the
+        CDN) or "headers" (every answer about the file, headers included, 1 byte every TRICKLE_S).
+        claimed_sizes: LFS file -> the size its metadata (X-Linked-Size) claims; the CDN still serves the real bytes.
+        """
         with self._lock:
-            repo = self.repos[repo_id] = Repo(files=dict(files), private=private)
+            repo = self.repos[repo_id] = Repo(
+                files=dict(files), private=private, trickle=dict(trickle or {}), claimed_sizes=dict(claimed_sizes or {})
+            )
             return repo.new_commit("initial")
 
     def add_folder(self, repo_id: str, folder: str | os.PathLike, **kw) -> str:
@@ -152,12 +173,13 @@ class FakeHub:
         with self._lock:
             self.requests.clear()
 
-    def _blob(self, sha256: str) -> bytes | None:
+    def _blob(self, sha256: str) -> tuple[bytes, str | None] | None:
+        """(content, trickle mode) of the LFS file with this sha256, or None."""
         with self._lock:
             for repo in self.repos.values():
-                for data in repo.files.values():
+                for name, data in repo.files.items():
                     if hashlib.sha256(data).hexdigest() == sha256:
-                        return data
+                        return data, repo.trickle.get(name)
         return None
 
     # --- HTTP ----------------------------------------------------------------------------
@@ -178,14 +200,36 @@ class FakeHub:
                     hub.requests.append((self.command, path))
                 return path
 
-            def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+            def reply(
+                self, status: int, body: bytes = b"", headers: dict[str, str] | None = None, trickle: str | None = None
+            ) -> None:
+                """trickle: None, "body" (headers at once, then the body 1 byte per TRICKLE_S) or "headers"
+                (the whole answer, status line and headers included, 1 byte per TRICKLE_S)."""
+                content = b"" if self.command == "HEAD" else body
+                if trickle == "headers":
+                    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
+                    lines += [f"{k}: {v}" for k, v in {**(headers or {}), "Content-Length": str(len(body))}.items()]
+                    return self.drip("\r\n".join([*lines, "", ""]).encode() + content)
                 self.send_response(status)
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+                if trickle == "body":
+                    self.drip(content)
+                elif content:
+                    self.wfile.write(content)
+
+            def drip(self, data: bytes) -> None:
+                """Send `data` 1 byte every TRICKLE_S; stop when the client hangs up (or the server stops)."""
+                self.close_connection = True
+                for i in range(len(data)):
+                    try:
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    time.sleep(TRICKLE_S)
 
             def reply_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
                 self.reply(status, json.dumps(obj).encode(), {"Content-Type": "application/json", **(headers or {})})
@@ -258,17 +302,18 @@ class FakeHub:
                 if data is None:
                     return self.error(404, "EntryNotFound", f"{filename} does not exist", commit=repo.commit)
                 headers = {"X-Repo-Commit": repo.commit, "Accept-Ranges": "bytes"}
+                trickle = repo.trickle.get(filename)
                 if filename.endswith(LFS_SUFFIXES):  # like Git LFS files: redirect to the CDN
                     sha = hashlib.sha256(data).hexdigest()
                     headers |= {
                         "ETag": f'"{git_sha1(data)}"',
                         "X-Linked-Etag": f'"{sha}"',
-                        "X-Linked-Size": str(len(data)),
+                        "X-Linked-Size": str(repo.claimed_sizes.get(filename, len(data))),
                         "Location": f"http://127.0.0.1:{hub.cdn_port}/lfs/{sha}",
                     }
-                    return self.reply(302, b"", headers)
+                    return self.reply(302, b"", headers, trickle="headers" if trickle == "headers" else None)
                 headers |= {"ETag": f'"{git_sha1(data)}"', "Content-Type": "application/octet-stream"}
-                self.reply(200, data, headers)
+                self.reply(200, data, headers, trickle=trickle)
 
             def repo_info(self, rest: str) -> None:
                 repo_id, sep, _revision = rest.partition("/revision/")
@@ -344,11 +389,12 @@ class FakeHub:
 
             def serve(self) -> None:
                 path = self.record()
-                data = hub._blob(path.rsplit("/", 1)[-1]) if path.startswith("/lfs/") else None
-                if data is None:
+                found = hub._blob(path.rsplit("/", 1)[-1]) if path.startswith("/lfs/") else None
+                if found is None:
                     return self.reply(404, b"NoSuchKey")
+                data, trickle = found
                 etag = f'"{hashlib.sha256(data).hexdigest()}"'
-                self.reply(200, data, {"ETag": etag, "Content-Type": "application/octet-stream"})
+                self.reply(200, data, {"ETag": etag, "Content-Type": "application/octet-stream"}, trickle=trickle)
 
         return Cdn
 

@@ -21,8 +21,8 @@ from app_server import FOREIGN_REPO, HUB_MODEL, MAX_DURATION_S
 from conftest import call_raw, shared_data
 from synth import ffmpeg_write, index_clip, index_frame
 
+from hybrid import ModelError, viz
 from hybrid import app_logic as logic
-from hybrid import viz
 
 LABELS = ["alpha", "beta", "gamma"]
 
@@ -266,13 +266,41 @@ def test_bad_input_gets_a_clear_message(app_env, tmp_path, index_clip_path):
     }
     for path, words in cases.items():
         with pytest.raises(logic.AppError) as err:
-            logic.classify(path, app_env, "")
+            logic.classify(path, app_env, "", session="tab-1")
         assert re.search(words, err.value.message, re.I), (path, err.value.message)
         assert Path(path or "x").name in err.value.message or path is None  # names the file it means
         assert err.value.title in ("No video", "Can't use this video", "Can't read this video")
-        if path:
-            shown = logic.failure_markdown(path)
-            assert shown.startswith(f"#### {err.value.title}\n{err.value.message}") and "MP4 (H.264)" in shown
+        assert logic.FAILURES.pop("tab-2") is None  # another session sees nothing of it
+        shown = logic.failure_markdown(logic.FAILURES.pop("tab-1"))
+        assert shown.startswith(f"#### {err.value.title}\n{err.value.message}")
+        assert "MP4 (H.264)" in shown or path is None
+
+
+def test_a_remembered_failure_keeps_nothing_of_the_failed_run_alive(app_env, index_clip_path, monkeypatch):
+    """The answer panel's memory of a failure holds words only: the half-built model in the failing frames
+    is freed once the request is over (it used to stay referenced through the stored exception's traceback)."""
+    import gc
+    import weakref
+
+    refs = []
+
+    class Big:
+        pass
+
+    def failing_run(*args, **kwargs):
+        model = Big()  # stands for a model built before its weights were refused
+        refs.append(weakref.ref(model))
+        try:
+            raise ModelError("weights refused")
+        except ModelError as e:
+            raise logic.AppError("Can't load this model", str(e)) from e
+
+    monkeypatch.setattr(logic, "run_model", failing_run)
+    with pytest.raises(logic.AppError):
+        logic.classify(str(index_clip_path), app_env, "", session="s1")
+    gc.collect()
+    assert refs and refs[0]() is None
+    assert logic.failure_markdown(logic.FAILURES.pop("s1")).startswith("#### Can't load this model\nweights refused")
 
 
 def test_av1_is_either_decoded_or_refused_clearly(app_env, tmp_path):

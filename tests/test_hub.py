@@ -17,6 +17,7 @@ import pytest
 from hub_server import FakeHub, HubWorker, state_digest
 
 from hybrid import HybridCNNRNN, ModelError, hub
+from hybrid.card import model_card
 from hybrid.cli import main as cli_main
 
 
@@ -344,7 +345,7 @@ def test_model_card_has_every_section_training_passes(tiny_model_dir):
         "repo_id": "acme/kitchen",
         "notes": "Trained in 3 minutes.",
     }
-    card = hub.model_card(model, details)
+    card = model_card(model, details)
     text = str(card)
     assert card.data.library_name == "hybrid" and card.data.datasets == ["acme/kitchen-clips"]
     assert card.data.metrics == ["accuracy", "macro_f1"]

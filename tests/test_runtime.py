@@ -12,6 +12,7 @@ import torch
 
 from hybrid import HybridCNNRNN
 from hybrid import runtime as rt
+from hybrid.errors import ConfigError
 from hybrid.pipeline import Recognizer
 
 
@@ -99,7 +100,7 @@ def test_auto_falls_back_to_torch_without_openvino(tiny, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if the package were not installed
     assert not rt.openvino_available()
     assert isinstance(rt.make_engine(tiny, "auto", cache_dir=tmp_path), rt.TorchEngine)
-    with pytest.raises(ImportError):
+    with pytest.raises(ConfigError, match="needs the packages openvino and onnx"):
         rt.make_engine(tiny, "openvino", cache_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
@@ -131,9 +132,9 @@ def test_choice_by_environment_and_bad_names(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("HYBRID_PRECISION", "bf16")
     engine = rt.make_engine(tiny, cache_dir=tmp_path)
     assert engine.name == "openvino" and engine.precision == "bf16"
-    with pytest.raises(ValueError, match="engine must be one of"):
+    with pytest.raises(ConfigError, match=r"engine \(HYBRID_ENGINE\) must be one of"):
         rt.make_engine(tiny, "tensorrt")
-    with pytest.raises(ValueError, match="precision must be one of"):
+    with pytest.raises(ConfigError, match=r"precision \(HYBRID_PRECISION\) must be one of"):
         rt.make_engine(tiny, "openvino", "int4")
 
 
@@ -168,3 +169,12 @@ def test_skip_triton_keeps_torch_working_without_the_gpu_compiler():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "(1,", "2)"]
+
+
+def test_a_bad_engine_setting_is_one_clear_cli_line(tiny_model_dir, index_clip_path, monkeypatch, capsys):
+    from hybrid.cli import main
+
+    monkeypatch.setenv("HYBRID_ENGINE", "foo")
+    assert main(["predict", str(index_clip_path), "--model", str(tiny_model_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: engine (HYBRID_ENGINE) must be one of ('auto', 'torch', 'openvino'), not 'foo'\n"

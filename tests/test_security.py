@@ -256,6 +256,22 @@ def test_refused_repo_ids_open_no_file_and_no_socket(app_env, index_clip_path, i
     assert logic.MODELS._items == {}  # nothing was loaded
 
 
+def test_a_huge_repo_id_is_refused_without_echoing_it(app_env, index_clip_path, capsys):
+    """A 400 KB "repo id" used to come back whole in the error: the message stays a line long."""
+    huge = "a/" + "b" * 400_000
+    with pytest.raises(logic.AppError) as e:
+        logic.classify(str(index_clip_path), app_env, huge)
+    assert e.value.title == NOT_A_REPO_ID and len(e.value.message) < 300 and "bbb..." in e.value.message
+    for ref in (huge, "/" + "c" * 400_000, "https://" + "d" * 400_000):
+        with pytest.raises(ModelError) as e:
+            hub.load_model(ref)
+        assert len(str(e.value)) < 300, str(e.value)[:200]
+    capsys.readouterr()
+    assert cli_main(["predict", str(index_clip_path), "--model", huge]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err) < 300
+
+
 def test_the_app_refuses_paths_and_urls_as_models_without_asking_the_hub(server, hub, model_name, clip_upload,
                                                                         tiny_model_dir):  # fmt: skip
     hub.clear_requests()

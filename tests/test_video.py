@@ -7,6 +7,7 @@ sequential path; SEEK_MIN_FRAMES patched to 1 sends the same clips down the seek
 from __future__ import annotations
 
 import math
+import time
 
 import cv2
 import numpy as np
@@ -319,3 +320,13 @@ def test_real_demo_clips(name, size, seek, monkeypatch):
     assert len({f.tobytes() for f in clip.frames}) > 1
     if name.endswith(".mkv"):  # 311 claimed (audio outlasts the video), 310 real
         assert clip.method == ("seek" if seek else "sequential") and n == 310
+
+
+def test_reading_past_its_deadline_stops_with_a_clear_message(tmp_path):
+    path = synth.lavfi_clip(tmp_path / "slow.mp4", 4)
+    assert read_clip(path, 8, limits=VideoLimits(max_read_s=60)).total_frames == 40
+    with pytest.raises(VideoError, match=r"slow.mp4: reading it took over 0 s, the limit here"):
+        read_clip(path, 8, limits=VideoLimits(max_read_s=1e-6))
+    with pytest.raises(VideoError, match="reading it took over"):
+        for _ in iter_frames(path, 10, limits=VideoLimits(max_read_s=0.05)):
+            time.sleep(0.02)  # a slow consumer (the CNN) counts too: the deadline is the request's
