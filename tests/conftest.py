@@ -12,9 +12,12 @@ SHARED_DATA = Path(os.environ.get("HYBRID_SHARED_DATA", Path(__file__).resolve()
 
 
 def shared_data(sub: str = "") -> Path:
-    """A folder of ../shared/data, or skip the test with the reason."""
+    """A folder of ../shared/data, or skip the test with the reason; where HYBRID_REQUIRE_DATA=1 (CI) a missing
+    folder fails the test instead, so a run without the real data can't pass by skipping."""
     path = SHARED_DATA / sub
     if not path.exists():
+        if os.environ.get("HYBRID_REQUIRE_DATA") == "1":
+            pytest.fail(f"real data not present at {path}, and HYBRID_REQUIRE_DATA=1 asks for it")
         pytest.skip(f"real data not present at {path} (tests that need it run where ../shared/data exists)")
     return path
 

@@ -1,4 +1,4 @@
-"""Security (issue #6): what the app loads, what it reads, what it serves and how much it takes in.
+"""Security: what the app loads, what it reads, what it serves and how much it takes in.
 
 Mostly against `python app.py` over HTTP, the way an attacker reaches it (one server for the module: the
 `server` and `hub` fixtures of conftest.py). Requirement -> tests (in this file unless a file is named):
@@ -27,6 +27,23 @@ upload size capped              test_a_streamed_upload_over_the_cap_is_cut_off_a
                                 test_mcp_tool_reads_no_local_path_and_caps_inline_files (a base64 file)
                                 test_the_reader_refuses_files_over_the_cap (files Gradio fetched from a URL itself)
                                 test_app.py::test_api_bad_input_and_limits_then_keeps_serving (a plain 413)
+only self-contained media:      test_bad_inputs.py BAD (playlists of every kind, a playlist renamed .mp4, concat,
+no playlist, no external ref    SDP, DASH, an MP4 with an external dref), ::test_ffmpeg_itself_opens_no_playlist_
+                                once_the_reader_is_imported (OpenCV's FFmpeg restricted; the control follows it)
+                                test_app.py::test_browser_preview_never_follows_a_playlist (the ffmpeg command)
+limits that types and sparse    test_checkpoint.py (strings for numbers, NaN, 300 M-parameter backbones and heads
+timestamps slip past            refused on the meta device, header vs config, NaN weights, memory after 5 refusals)
+                                test_bad_inputs.py sparse.mkv (300 frames over 10 h vs a 60 s cap)
+one request can't hold the      test_hub_deadlines.py (trickled config and weights, announced 5 GB, the model
+queue; deadlines everywhere     cache's lock, another user answered meanwhile over HTTP, the HF cache cleaned)
+                                test_video.py::test_reading_past_its_deadline_stops_with_a_clear_message
+memory given back               test_checkpoint.py::test_refusing_big_hostile_models_leaves_memory_where_it_was
+                                test_app.py::test_a_remembered_failure_keeps_nothing_of_the_failed_run_alive
+hostile model cards             test_card_html.py (forms, inputs, scripts, iframes, javascript: links removed)
+clean stop, odd uploads         test_stop_and_upload.py (SIGTERM with requests in flight; empty file names)
+clear words                     test_bad_inputs.py (cut TS, lying GIF/PNG headers, undecodable H.264),
+                                test_a_huge_repo_id_is_refused_without_echoing_it, ::test_cli_refuses_a_bad_file_
+                                before_torch_loads, test_runtime.py::test_a_bad_engine_setting_is_one_clear_cli_line
 """
 
 from __future__ import annotations
