@@ -37,7 +37,7 @@ from .model import HybridCNNRNN
 from .pipeline import Prediction, Recognizer
 from .stream import DEFAULT_WINDOW_S, LiveSession
 from .timeline import build_timeline
-from .video import VideoLimits, read_clip
+from .video import VideoLimits, open_video, read_clip
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +343,10 @@ def run_model(video_path: str, choice: str | None, repo_id: str | None, progress
     hit = RESULTS.get(cache_key)
     if hit is not None:
         return hit
+    try:
+        open_video(video_path, LIMITS).release()  # a file that can't be used is refused before any model loads
+    except VideoError as e:
+        raise AppError("Can't use this video", str(e)) from None
     say(0.05, "Loading the model")
     rec, load_s = MODELS.get(key, ref)
     model = rec.model
@@ -723,6 +727,10 @@ def make_timeline(
     if not os.path.isfile(video_path):
         raise AppError("Can't read this video", f"{Path(video_path).name}: no such file")
     key, ref = resolve_model(choice, repo_id)
+    try:
+        open_video(video_path, TIMELINE_LIMITS).release()  # refused before any model loads
+    except VideoError as e:
+        raise AppError("Can't use this video", str(e)) from None
     say(0.02, "Loading the model")
     rec, _ = MODELS.get(key, ref)
     try:

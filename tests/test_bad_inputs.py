@@ -254,3 +254,45 @@ def test_cli_refuses_a_bad_file_before_torch_loads(corpus, tiny_model_dir, comma
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=120)
     assert out.stdout.split() == ["2", "False", "False"], out.stderr
     assert out.stderr.startswith("error: self.m3u8 is an HLS/M3U playlist")
+
+
+APP_BAD = [n for n, (lim, _) in BAD.items() if lim == VideoLimits() and n != "huge.gif"] + ["sparse.mkv"]
+
+
+@pytest.mark.parametrize("name", APP_BAD)
+def test_the_app_refuses_with_the_same_words(corpus, app_env, name):
+    from hybrid import app_logic as logic
+
+    path, _, msg = bad_case(corpus, name)
+    with pytest.raises(logic.AppError) as e:
+        logic.classify(str(path), app_env, "")
+    assert msg in e.value.message and e.value.title in ("Can't use this video", "Can't read this video")
+
+
+def test_the_whole_corpus_is_refused_with_memory_flat(corpus):
+    """Every bad file, read in a fresh process capped at 3 GB of address space: each refused within seconds, the
+    peak resident memory within 150 MB of what the process had before (a self-naming playlist once took GBs)."""
+    probe = (
+        "import json, resource, sys, time\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "from hybrid.video import VideoLimits, read_clip\n"
+        "from hybrid.errors import VideoError\n"
+        "def peak():\n"
+        "    return int(dict(l.split(':', 1) for l in open('/proc/self/status'))['VmHWM'].split()[0]) // 1024\n"
+        "base, slow = peak(), []\n"
+        "for path in sys.argv[1:]:\n"
+        "    t0 = time.monotonic()\n"
+        "    try:\n"
+        "        read_clip(path, 16, limits=VideoLimits(max_duration_s=60))\n"
+        "    except VideoError:\n"
+        "        pass\n"
+        "    if time.monotonic() - t0 > 5: slow.append(path)\n"
+        "print(json.dumps({'base': base, 'peak': peak(), 'slow': slow}))\n"
+    )
+    names = [n for n in BAD if n not in ("8k.avi", "av1.mp4", "big.mp4")]  # (8K frames are big by design)
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-c", probe, *(str(corpus / n) for n in names)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["slow"] == [] and result["peak"] - result["base"] < 150, result
