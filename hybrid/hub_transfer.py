@@ -7,8 +7,9 @@ of a Hub load runs as a _Phase (`phase`), found through a context variable (per 
 on huggingface_hub's shared httpx2 client cap every request's timeouts at the time left, refuse a file announced
 over the size cap, count the bytes received, and a timer shuts the phase's sockets at its deadline, so a read
 blocked in the kernel returns at once. What they raise is a ModelError, none of the errors huggingface_hub
-retries. Outside a phase the hooks do nothing. (A Xet transfer runs in hf_xet's own code, out of their reach:
-its size is checked, not its time.) `cache_guard` takes a failed load's files back out of the Hugging Face cache.
+retries. Outside a phase the hooks do nothing. A Xet transfer would run in hf_xet's own code, out of their
+reach, so within a phase the Xet hash header is dropped and the file comes over HTTP. `cache_guard` takes a
+failed load's files back out of the Hugging Face cache.
 """
 
 from __future__ import annotations
@@ -240,6 +241,9 @@ def _on_request(request: httpx2.Request) -> None:
 def _on_response(response: httpx2.Response) -> None:
     phase = _PHASE.get()
     if phase is not None:
+        # A Xet transfer would run in hf_xet's own code, where no deadline reaches: without its hash header,
+        # huggingface_hub downloads the file over HTTP (the Hub serves every file that way too), through the hooks.
+        response.headers.pop(constants.HUGGINGFACE_HEADER_X_XET_HASH, None)
         phase.on_response(response)
         response.stream = _PhaseStream(response.stream, phase)
 

@@ -362,3 +362,24 @@ def test_a_trickling_hub_repo_does_not_hold_up_other_users(slow_hub_server, mode
         stuck.result(timeout=APP_DEADLINE_S + 30)
     assert time.monotonic() - t0 < APP_DEADLINE_S + 6
     assert cached_files(slow_hub_server.root / "hf", "acme/app-trickle") == []
+
+
+def test_within_a_load_no_file_goes_through_xet():
+    """hf_xet transfers run outside the deadline's reach: inside a load's phase the Xet hash header is dropped, so
+    huggingface_hub takes the HTTP path (which the hooks time); outside a phase responses are left as they are."""
+    import httpx2
+    from huggingface_hub.utils import parse_xet_file_data_from_response
+
+    from hybrid import hub_transfer
+
+    def answer() -> httpx2.Response:
+        headers = {"X-Xet-Hash": "abc", "X-Xet-Refresh-Route": "/api/models/x/xet-read-token/main"}
+        return httpx2.Response(200, headers=headers, request=httpx2.Request("HEAD", "http://127.0.0.1/x"))
+
+    outside = answer()
+    hub_transfer._on_response(outside)
+    assert parse_xet_file_data_from_response(outside) is not None
+    with hub_transfer.phase("acme/x", "model.safetensors", 5.0, 10**6):
+        inside = answer()
+        hub_transfer._on_response(inside)
+    assert parse_xet_file_data_from_response(inside) is None and "X-Xet-Hash" not in inside.headers
