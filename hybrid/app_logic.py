@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from . import container, viz
+from .card_html import safe_card_markdown
 from .errors import HybridError, ModelError, VideoError, shorten
 from .hub import CARD_NAME, CONFIG_NAME, default_model_dir
 from .model import HybridCNNRNN
@@ -250,8 +251,12 @@ def _card_text(key: str, ref: str) -> str:
         return ""
 
 
+MAX_CARD_CHARS = 200_000  # far longer than any real card; keeps the sanitizer's work bounded
+
+
 def model_card(choice: str | None, repo_id: str | None) -> str:
-    """Markdown for the model tab: what it knows (classes, frames, input size) and its card as written."""
+    """Markdown for the model tab: what it knows (classes, frames, input size) and its card as written, with only
+    allow-listed HTML left (card_html.py)."""
     key, ref = resolve_model(choice, repo_id)
     rec, _ = MODELS.get(key, ref)
     m, c = rec.model, rec.model.config
@@ -267,9 +272,11 @@ def model_card(choice: str | None, repo_id: str | None) -> str:
         "---",
     ]
     body = _strip_front_matter(_card_text(key, ref)).strip()
+    if len(body) > MAX_CARD_CHARS:
+        body = body[:MAX_CARD_CHARS] + "\n\n_(the rest of this card is not shown: it is over 200 000 characters)_"
     if not body:
         body = "_This model has no card (README.md): no training data, metrics or limits are documented._"
-    return "\n".join(head) + "\n\n" + body
+    return safe_card_markdown("\n".join(head) + "\n\n" + body)  # a card from the Hub is hostile input
 
 
 # --- explaining a prediction --------------------------------------------------------------------------

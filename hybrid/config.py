@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -25,6 +26,7 @@ STORAGE_DTYPES = ("float32", "float16")  # dtype of model.safetensors (float16 h
 MAX_SIZES = {"labels": 10_000, "num_frames": 512, "image_size": 2048, "proj_dim": 4096, "hidden_size": 4096,
              "num_layers": 8, "num_heads": 16}  # fmt: skip
 MAX_GRID = 8  # spatial_pool "RxC": at most this many cells per side
+_LABEL = re.compile(r"[^\x00-\x1f\x7f<>`\\]{1,100}")  # a class name: shown in markdown and HTML as it is
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,9 @@ class HybridConfig:
                 raise ModelError(f"{key} = {value} is over the limit of {limit} (refused before building the model)")
         if not self.labels or len(set(self.labels)) != len(self.labels):
             raise ModelError("labels must be a non-empty list of distinct class names")
+        bad = next((x for x in self.labels if not _LABEL.fullmatch(x)), None)
+        if bad is not None:  # names are shown in markdown and HTML: no markup, no control characters
+            raise ModelError(f"label {shorten(repr(bad))} is not a class name (1-100 characters, no <>`\\ or control)")
         for name, allowed in (("rnn_type", RNN_TYPES), ("temporal_pool", TEMPORAL_POOLS),
                               ("resize_mode", RESIZE_MODES), ("interpolation", INTERPOLATIONS),
                               ("storage_dtype", STORAGE_DTYPES)):  # fmt: skip

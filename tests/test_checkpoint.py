@@ -51,6 +51,8 @@ def _folder(tmp_path: Path, tiny_model_dir: Path, weights: dict | None = None, *
         (dict(std=[0.5, float("inf"), 0.5]), "std has a bad value: expected a finite number"),
         (dict(rnn_type=["gru"]), "rnn_type has a bad value: expected a string"),
         (dict(labels=["a", "b", 3]), "no 'labels' list"),
+        (dict(labels=["a", "<img src=x onerror=alert(1)>", "c"]), "is not a class name"),
+        (dict(labels=["a", "b`</code><form>", "c"]), "is not a class name"),
     ],
 )
 def test_a_config_value_of_the_wrong_type_is_refused_before_anything_is_built(
