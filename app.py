@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import signal
-import tempfile
 import time
 from pathlib import Path
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
 from hybrid.lean import skip_triton
 
 skip_triton()  # before torch loads: ~76 MB less resident memory (see hybrid/lean.py)
 
 from hybrid import app_logic as logic  # noqa: E402
+from hybrid import gradio_compat as compat  # noqa: E402
 
 TITLE = "hybrid — see what a CNN saw and how an RNN decided"
 
@@ -371,64 +369,8 @@ def build_demo(examples_dir: str | None = None) -> gr.Blocks:
             with gr.Tab("Model card", id="card"):
                 card_tab(model, repo_id, demo)
     demo.queue(max_size=32, default_concurrency_limit=2)
-    write_output_images_atomically()
+    compat.write_output_images_atomically()
     return demo
-
-
-def write_output_images_atomically() -> None:
-    """Replace gradio.processing_utils.save_pil_to_cache (gradio 6.31) with one that writes by rename.
-
-    Gradio saves every output image (the gallery's frames) to a content-addressed path, <cache>/<sha256>/
-    image.webp, and rewrites it in place each time (Path.write_bytes: truncate, then write). The same clip
-    sent twice gives the same frames, so a second request truncated the file while the first one's client
-    was downloading it: the server had already sent Content-Length from stat(), read 0 bytes, and closed the
-    connection (h11 "Too little data for declared Content-Length"; gradio_client: RemoteProtocolError,
-    9 of 160 requests at 8 clients x 20 clips). Gradio already copies files this way (save_file_to_cache:
-    a temporary name in the same folder, then os.replace); do the same for images. A reader keeps the file
-    it opened, a later one gets a complete file with the same bytes."""
-    from gradio import processing_utils as pu
-
-    if getattr(pu.save_pil_to_cache, "writes_atomically", False):
-        return
-
-    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
-        data = pu.encode_pil_to_bytes(img, format)
-        folder = Path(cache_dir) / pu.hash_bytes(data)
-        folder.mkdir(exist_ok=True, parents=True)
-        path = (folder / f"{name}.{format}").resolve()
-        fd, staging = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(staging, path)
-        except BaseException:
-            Path(staging).unlink(missing_ok=True)
-            raise
-        return str(path)
-
-    save_pil_to_cache.writes_atomically = True
-    pu.save_pil_to_cache = save_pil_to_cache
-
-
-# Chromium can't preview some uploads (avi, MPEG-4 Part 2, HEVC) and Gradio reports that as an "Error: Video not
-# playable" toast, although the model reads the file and fix_preview swaps in a playable copy after the run. Hide
-# just that message (a toast groups messages of one kind: a real error beside it stays visible).
-QUIET_PREVIEW_JS = """
-() => {
-  const quiet = () => {
-    for (const item of document.querySelectorAll('.toast-item')) {
-      const msgs = [...item.querySelectorAll('.toast-message-item')];
-      for (const m of msgs) {
-        const text = m.querySelector('.toast-message-text');
-        if (text && text.innerText.trim() === 'Video not playable') m.style.display = 'none';
-      }
-      const silent = msgs.length > 0 && msgs.every((m) => m.style.display === 'none');
-      if ((item.style.display === 'none') !== silent) item.style.display = silent ? 'none' : '';
-    }
-  };
-  new MutationObserver(quiet).observe(document.body, {childList: true, subtree: true});
-}
-"""
 
 
 def launch_kwargs() -> dict:
@@ -439,7 +381,7 @@ def launch_kwargs() -> dict:
         mcp_server=importlib.util.find_spec("mcp") is not None,
         theme=gr.themes.Soft(primary_hue="orange", secondary_hue="blue"),
         css=CSS,
-        js=QUIET_PREVIEW_JS,
+        js=compat.QUIET_PREVIEW_JS,
     )
 
 
@@ -450,35 +392,30 @@ def _interrupt(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Serve until SIGTERM or Ctrl-C, then stop within a few seconds, leaving none of this run's files behind.
+
+    Ends the process itself after a stop (see exit_now); an error at start-up is raised as usual."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", metavar="DIR", default=None, help="a folder of example clips to offer")
     args = parser.parse_args(argv)
     if args.examples and not Path(args.examples).is_dir():
         parser.error(f"--examples: {args.examples} is not a folder")
-    started = time.time()
     signal.signal(signal.SIGTERM, _interrupt)
-    logic.warm_up()
-    demo = build_demo(args.examples)
+    cache = compat.use_private_cache()
+    reaper = compat.remove_when_gone(cache)  # noqa: F841 - held, with its pipe, until this process ends
+    compat.refuse_unusable_uploads()
+    demo = None
     try:
-        demo.launch(**launch_kwargs())
+        logic.warm_up()
+        demo = build_demo(args.examples)
+        demo.launch(prevent_thread_lock=True, **launch_kwargs())
+        while demo.is_running and not getattr(demo.server, "should_exit", True):
+            time.sleep(0.1)
+    except KeyboardInterrupt:  # SIGTERM (see _interrupt) or Ctrl-C, while serving or still starting
+        pass
     finally:
-        # Gradio deletes its files in the server's shutdown hook, which is skipped when the server
-        # takes longer than Gradio waits for it (open MCP / streaming connections): delete them here too.
-        from gradio.route_utils import delete_files_created_by_app
-
-        delete_files_created_by_app(demo, age=None)
-        remove_empty_folders(Path(get_upload_folder()), since=started - 1)  # file times can lag the clock a little
-
-
-def remove_empty_folders(cache: Path, since: float) -> None:
-    """Gradio keeps each file in a folder named by its hash and deletes only the file: remove the folders this
-    run emptied (changed since it started). Another app's folder is never empty for longer than a mkdir."""
-    for folder in cache.glob("*/") if cache.is_dir() else []:
-        try:
-            if folder.stat().st_mtime >= since and not any(folder.iterdir()):
-                folder.rmdir()
-        except OSError:
-            continue  # gone, or filled meanwhile
+        compat.stop_serving(demo)
+    compat.exit_now(cache)
 
 
 if __name__ == "__main__":

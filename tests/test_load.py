@@ -31,9 +31,9 @@ def test_an_output_image_being_downloaded_is_replaced_not_truncated(tmp_path):
     one that is under way keeps reading a complete file (gradio 6.31 truncated it in place)."""
     from gradio import processing_utils as pu
 
-    import app
+    from hybrid.gradio_compat import write_output_images_atomically
 
-    app.write_output_images_atomically()
+    write_output_images_atomically()
     frame = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     path = Path(pu.save_img_array_to_cache(frame, str(tmp_path)))  # what gr.Gallery's postprocess calls
     data = path.read_bytes()

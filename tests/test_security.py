@@ -186,7 +186,7 @@ def test_a_pickled_checkpoint_on_the_hub_never_runs_in_the_app(server, hub, tiny
     assert event == "error" and error["title"] == "Can't load this model"
     assert "has no model.safetensors" in error["error"] and "pickled .bin/.pt checkpoints are refused" in error["error"]
     event, error = _answer(server, _file(clip_upload), model_name, "evil/disguised")
-    assert event == "error" and "model.safetensors (evil/disguised) is unreadable" in error["error"]
+    assert event == "error" and "model.safetensors of evil/disguised is unreadable" in error["error"]
     asked = _hub_asked(hub)
     assert "/evil/pickled/resolve/main/config.json" in asked  # the app did go to the Hub for them
     assert not [p for p in asked if p.endswith((".bin", ".pt", ".pth", ".ckpt"))]
@@ -422,6 +422,7 @@ def test_file_route_serves_uploads_and_nothing_else(server, hub, model_name, tin
     secrets += [p for p in server.root.rglob("*") if p.is_file() and not any(d in p.parents for d in served)]
     assert server.log in secrets
     up = Path(clip_upload).parent
+    cache = up.parent  # the app's own folder inside GRADIO_TEMP_DIR (removed at a stop)
     names = [str(p) for p in secrets] + [
         "app.py",
         "./hybrid/hub.py",
@@ -430,6 +431,9 @@ def test_file_route_serves_uploads_and_nothing_else(server, hub, model_name, tin
         "%2Fetc%2Fpasswd",
         f"{server.temp}/../server.log",
         f"{up}/../../server.log",
+        f"{up}/../../../server.log",
+        f"{cache}/../../server.log",
+        f"{cache}/%2e%2e/%2e%2e/server.log",
         f"{server.temp}/%2e%2e/server.log",
         f"{server.temp}%2F..%2Fserver.log",
         f"{server.temp}/..%2fserver.log",
@@ -438,7 +442,7 @@ def test_file_route_serves_uploads_and_nothing_else(server, hub, model_name, tin
         f"file://{ROOT}/app.py",
         f"{hub.url}/tests/tiny/resolve/main/config.json",  # a URL on this machine (SSRF)
     ]
-    link = server.temp / "link-out.py"  # a link inside the cache does not lead out of it either
+    link = cache / "link-out.py"  # a link inside the cache does not lead out of it either
     link.symlink_to(ROOT / "app.py")
     names.append(str(link))
     hub.clear_requests()
