@@ -542,12 +542,32 @@ def classify(
 # --- a preview the browser can play -------------------------------------------------------------------
 # (container, codec) pairs browsers play; anything else (avi, MPEG-4 Part 2, HEVC...) gets an H.264 preview
 PLAYABLE = {(".mp4", "h264"), (".mp4", "av1"), (".webm", "vp8"), (".webm", "vp9"), (".webm", "av1"), (".ogg", "theora")}
-_PREVIEWS: dict[str, str] = {}  # preview path -> the upload it was made from (what the model should read)
+
+
+class Previews:
+    """Preview path -> the upload it was made from (what the model should read); the newest `size` only, so a
+    long-running server's memory stays flat (Gradio deletes the files themselves after an hour)."""
+
+    def __init__(self, size: int = 512):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def put(self, preview: str, original: str) -> None:
+        with self._lock:
+            self._items[os.path.abspath(preview)] = os.path.abspath(original)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def get(self, preview: str) -> str | None:
+        with self._lock:
+            return self._items.get(os.path.abspath(preview))
+
+
+PREVIEWS = Previews()
 
 
 def original_of(path: str) -> str:
     """The uploaded file behind a preview we made (if it still exists), else the path itself."""
-    orig = _PREVIEWS.get(os.path.abspath(path))
+    orig = PREVIEWS.get(path)
     return orig if orig and os.path.isfile(orig) else path
 
 
@@ -586,7 +606,7 @@ def browser_preview(path: str | None, max_side: int = 640) -> str | None:
     except (subprocess.SubprocessError, OSError):
         Path(out).unlink(missing_ok=True)
         return None
-    _PREVIEWS[os.path.abspath(out)] = os.path.abspath(path)
+    PREVIEWS.put(out, path)
     return out
 
 

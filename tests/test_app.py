@@ -341,6 +341,14 @@ def test_browser_preview_only_for_files_browsers_cannot_play(tmp_path):
     assert logic.browser_preview(str(tmp_path / "none.avi")) is None
 
 
+def test_the_preview_table_stays_bounded():
+    previews = logic.Previews(size=3)
+    for i in range(10):
+        previews.put(f"/tmp/p{i}.preview.mp4", f"/tmp/p{i}.avi")
+    assert previews.get("/tmp/p0.preview.mp4") is None and previews.get("/tmp/p9.preview.mp4") == "/tmp/p9.avi"
+    assert len(previews._items) == 3
+
+
 def test_browser_preview_never_follows_a_playlist(tmp_path):
     """The preview transcode (an ffmpeg command) reads the upload only: a playlist naming a server-side clip,
     whatever its extension, gets no preview (and the ffmpeg command itself is held to local files and the
