@@ -306,28 +306,40 @@ class Result:
     load_s: float
 
 
-class ResultCache:
-    """Recent results by (file, model), so switching the overlay redraws without re-running the model."""
+class Recent:
+    """The newest `size` items by key, thread-safe: a read or a write makes an item the newest, the oldest go."""
 
-    def __init__(self, size: int = 6):
+    def __init__(self, size: int):
         self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
 
-    @staticmethod
-    def key(path: str, model_key: str) -> tuple:
-        st = os.stat(path)
-        return (os.path.abspath(path), st.st_size, st.st_mtime_ns, model_key)
-
-    def get(self, key: tuple) -> Result | None:
+    def get(self, key: Any) -> Any:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
             return self._items.get(key)
 
-    def put(self, key: tuple, value: Result) -> None:
+    def put(self, key: Any, value: Any) -> None:
         with self._lock:
             self._items[key] = value
+            self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+
+    def pop(self, key: Any) -> Any:
+        with self._lock:
+            return self._items.pop(key, None)
+
+
+class ResultCache(Recent):
+    """Recent results by (file, model), so switching the overlay redraws without re-running the model."""
+
+    def __init__(self, size: int = 6):
+        super().__init__(size)
+
+    @staticmethod
+    def key(path: str, model_key: str) -> tuple:
+        st = os.stat(path)
+        return (os.path.abspath(path), st.st_size, st.st_mtime_ns, model_key)
 
 
 RESULTS = ResultCache()
@@ -476,7 +488,7 @@ def redraw(video_path: str | None, choice: str | None, repo_id: str | None, over
     return None if result is None else gallery_items(result, overlay)
 
 
-class Failures:
+class Failures(Recent):
     """The last failure of each browser session, for the answer panel once the red toast fades.
 
     Keyed by Gradio's session hash (never by upload path, which two people sending the same bytes share) and
@@ -485,18 +497,13 @@ class Failures:
     """
 
     def __init__(self, size: int = 256):
-        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+        super().__init__(size)
 
     def put(self, session: str, error: AppError) -> None:
-        with self._lock:
-            self._items[session] = (error.title, error.message)
-            self._items.move_to_end(session)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+        super().put(session, (error.title, error.message))
 
     def pop(self, session: str) -> AppError | None:
-        with self._lock:
-            item = self._items.pop(session, None)
+        item = super().pop(session)
         return None if item is None else AppError(*item)
 
 
@@ -544,22 +551,18 @@ def classify(
 PLAYABLE = {(".mp4", "h264"), (".mp4", "av1"), (".webm", "vp8"), (".webm", "vp9"), (".webm", "av1"), (".ogg", "theora")}
 
 
-class Previews:
+class Previews(Recent):
     """Preview path -> the upload it was made from (what the model should read); the newest `size` only, so a
     long-running server's memory stays flat (Gradio deletes the files themselves after an hour)."""
 
     def __init__(self, size: int = 512):
-        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+        super().__init__(size)
 
     def put(self, preview: str, original: str) -> None:
-        with self._lock:
-            self._items[os.path.abspath(preview)] = os.path.abspath(original)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+        super().put(os.path.abspath(preview), os.path.abspath(original))
 
     def get(self, preview: str) -> str | None:
-        with self._lock:
-            return self._items.get(os.path.abspath(preview))
+        return super().get(os.path.abspath(preview))
 
 
 PREVIEWS = Previews()

@@ -46,6 +46,7 @@ _DEMUXERS = ",".join(c.demuxer for c in CONTAINERS)
 FFMPEG_OPTIONS = f"protocol_whitelist;file|format_whitelist;{_DEMUXERS}|enable_drefs;0"
 FFMPEG_CLI_OPTIONS = ("-protocol_whitelist", "file", "-format_whitelist", _DEMUXERS)  # before -i
 
+MATROSKA_MAGIC = b"\x1a\x45\xdf\xa3"  # the EBML header every Matroska/WebM file starts with
 _MP4_TOP = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"}
 _ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 _IMAGES = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
@@ -101,7 +102,7 @@ def sniff(path: str | os.PathLike) -> Container:
     if _is_mp4(head):
         _refuse_external_data(path)
         return MP4
-    if head[:4] == b"\x1a\x45\xdf\xa3":
+    if head[:4] == MATROSKA_MAGIC:
         return MATROSKA
     if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
         return AVI
@@ -212,7 +213,7 @@ def diagnose(path: str | os.PathLike) -> str:
             if b"vide" not in moov and b"soun" in moov:  # track handler types
                 return "has no video track (it is audio only)"
     codec_ids = re.findall(rb"\x86[\x80-\xff]([AV])_", head)  # Matroska/WebM CodecID elements
-    if head[:4] == b"\x1a\x45\xdf\xa3" and b"A" in codec_ids and b"V" not in codec_ids:
+    if head[:4] == MATROSKA_MAGIC and b"A" in codec_ids and b"V" not in codec_ids:
         return "has no video track (it is audio only)"
     offset = _ts_offset(head)
     if offset is not None and offset > 0:

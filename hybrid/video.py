@@ -261,7 +261,7 @@ class _Reader:
         self.count = int(count) if ok else None
         self.codec = _fourcc(self.cap)
         with open(path, "rb") as f:  # Matroska/WebM store no frame count: OpenCV's is duration x fps
-            self.estimated_count = f.read(4) == b"\x1a\x45\xdf\xa3"
+            self.estimated_count = f.read(4) == container.MATROSKA_MAGIC
         self.size = (int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
 
     def start(self) -> float:
