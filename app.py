@@ -1,12 +1,14 @@
 """The hybrid demo: drop or record a clip -> what the CNN saw in each frame, how the RNN decided, the action.
 
-Layout and event wiring only; the work is in hybrid/app_logic.py (handlers) and hybrid/viz.py (pictures).
+Layout and event wiring only; the work is in hybrid/app/ (plain functions over one AppContext) and
+hybrid/viz.py (pictures).
 
     python app.py [--examples DIR]     # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT)
 
-Environment: HYBRID_MODEL (a model folder to offer first), HYBRID_EXAMPLES (a folder of example clips),
-HYBRID_MAX_DURATION_S (default 60), HYBRID_MAX_FILE_MB (default 100), HYBRID_LIVE_WINDOW_S (default 3),
-HYBRID_LIVE_TIME_LIMIT_S (default 300), HYBRID_TIMELINE_MAX_S (default 600).
+Environment (read once at start, hybrid/app/settings.py): HYBRID_MODEL (a model folder to offer first, or a Hub
+repo id), HYBRID_EXAMPLES (a folder of example clips), HYBRID_MAX_DURATION_S (default 60), HYBRID_MAX_FILE_MB
+(default 100), HYBRID_MAX_READ_S (120), HYBRID_LIVE_WINDOW_S (4), HYBRID_LIVE_POLICY (auto),
+HYBRID_LIVE_TIME_LIMIT_S (300), HYBRID_TIMELINE_MAX_S (600).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -23,8 +26,13 @@ from hybrid.lean import skip_triton
 
 skip_triton()  # before torch loads: ~76 MB less resident memory (see hybrid/lean.py)
 
-from hybrid import app_logic as logic  # noqa: E402
-from hybrid import gradio_compat as compat  # noqa: E402
+from hybrid.app import STYLE, card, clip, live, models, preview  # noqa: E402
+from hybrid.app import gradio_compat as compat  # noqa: E402
+from hybrid.app import timeline as tl  # noqa: E402
+from hybrid.app.context import AppContext  # noqa: E402
+from hybrid.app.errors import AppError, failure_markdown  # noqa: E402
+from hybrid.errors import ConfigError  # noqa: E402
+from hybrid.stream import DEFAULT_WINDOW_S  # noqa: E402
 
 TITLE = "hybrid — see what a CNN saw and how an RNN decided"
 
@@ -46,77 +54,86 @@ You get:
 3. **how the RNN decided**: its belief after every frame, and when it made up its mind.
 """
 
-CSS = """
-#hero {text-align: center; padding: 14px 8px 4px;}
-#hero h1 {font-size: 2rem; margin: 0 0 6px;}
-#hero p {max-width: 760px; margin: 0 auto 10px; color: var(--body-text-color-subdued); font-size: 1rem;}
-#hero .flow {display: flex; flex-wrap: wrap; justify-content: center; gap: 6px; align-items: center;}
-#hero .flow span {background: var(--block-background-fill); border: 1px solid var(--border-color-primary);
-  border-radius: 999px; padding: 2px 10px; font-size: .88rem; white-space: nowrap;}
-#hero .flow span.end {border-color: #e8590c; color: #e8590c; font-weight: 600;}
-#hero .flow i {font-style: normal; color: var(--body-text-color-subdued);}
-#verdict h2, #live-verdict h2 {font-size: 2.2rem; margin: 2px 0 4px; color: #e8590c; overflow-wrap: anywhere;}
-#timings {font-size: .85rem; color: var(--body-text-color-subdued);}
-.note {color: var(--body-text-color-subdued); font-size: .92rem;}
-#frames, #frames .wrap, #frames .gallery-container, #frames .grid-wrap {height: auto !important;
-  min-height: 0 !important; max-height: none !important;}
-#frames .caption-label {max-width: calc(100% - 8px); font-size: .78rem; padding: 1px 6px;}
-#features img, #belief img {max-width: 100%; height: auto;}
-footer {display: none !important;}
-@media (max-width: 640px) {
-  #hero h1 {font-size: 1.45rem;}
-  #hero p {font-size: .92rem;}
-  #verdict h2, #live-verdict h2 {font-size: 1.7rem;}
-  #frames .grid-container {grid-template-columns: repeat(4, minmax(0, 1fr)) !important;}
-  #frames .caption-label {display: none;}
-}
-"""
+CSS = STYLE.read_text(encoding="utf-8")
 
 
-def predict(
-    video: str | None,
-    model: str | None,
-    repo_id: str | None,
-    overlay: str,
-    request: gr.Request = None,  # injected by Gradio (not an API input): whose answer panel shows a failure
-    progress=gr.Progress(),
-):
-    """Name the action in a video with a Hybrid CNN-RNN model.
+class Handlers:
+    """The page's event handlers over one AppContext: each turns the app's AppError into a red toast."""
 
-    Args:
-        video: the video file (mp4, webm, avi, mkv, mov...).
-        model: name of a bundled model (see the Model picker).
-        repo_id: a Hugging Face repo id (owner/name) of a hybrid model; overrides `model` when not empty.
-        overlay: which heat map to draw on the frames (Grad-CAM for the answer, or CNN activation).
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
 
-    Returns:
-        verdict (markdown), top-5 {label: probability}, frames with heat maps (and captions), frames x
-        features plot, belief-per-RNN-step plot, timings (markdown), and a JSON dict with every number.
-    """
-    try:
-        session = request.session_hash if request else None
-        out = logic.classify(video, model, repo_id, overlay, lambda f, d: progress(f, desc=d), session)
-    except logic.AppError as e:
-        raise gr.Error(e.message, title=e.title, print_exception=False) from e
-    return out.verdict, out.label, out.gallery, out.features, out.belief, out.timings, out.details
+    def predict(
+        self,
+        video: str | None,
+        model: str | None,
+        repo_id: str | None,
+        overlay: str,
+        request: gr.Request = None,  # injected by Gradio (not an API input): whose answer panel shows a failure
+        progress=gr.Progress(),
+    ):
+        """Name the action in a video with a Hybrid CNN-RNN model.
 
+        Args:
+            video: the video file (mp4, webm, avi, mkv, mov...).
+            model: name of a bundled model (see the Model picker).
+            repo_id: a Hugging Face repo id (owner/name) of a hybrid model; overrides `model` when not empty.
+            overlay: which heat map to draw on the frames (Grad-CAM for the answer, or CNN activation).
 
-def redraw_frames(video: str | None, model: str | None, repo_id: str | None, overlay: str):
-    """Switch the heat map on the frames of the last result without running the model again."""
-    items = logic.redraw(video, model, repo_id, overlay)
-    return gr.skip() if items is None else items
+        Returns:
+            verdict (markdown), top-5 {label: probability}, frames with heat maps (and captions), frames x
+            features plot, belief-per-RNN-step plot, timings (markdown), and a JSON dict with every number.
+        """
+        try:
+            session = request.session_hash if request else None
+            out = clip.classify(self.ctx, video, model, repo_id, overlay, lambda f, d: progress(f, desc=d), session)
+        except AppError as e:
+            raise gr.Error(e.message, title=e.title, print_exception=False) from e
+        return out.verdict, out.label, out.gallery, out.features, out.belief, out.timings, out.details
 
+    def redraw_frames(self, video: str | None, model: str | None, repo_id: str | None, overlay: str):
+        """Switch the heat map on the frames of the last result without running the model again."""
+        items = clip.redraw(self.ctx, video, model, repo_id, overlay)
+        return gr.skip() if items is None else items
 
-def fix_preview(video: str | None):
-    """After a successful run: swap an upload the browser can't play (avi, HEVC...) for a small H.264 copy."""
-    preview = logic.browser_preview(video)
-    return gr.skip() if preview is None else preview
+    def fix_preview(self, video: str | None):
+        """After a successful run: swap an upload the browser can't play (avi, HEVC...) for a small H.264 copy."""
+        copy = preview.browser_preview(self.ctx, video)
+        return gr.skip() if copy is None else copy
 
+    def show_failure(self, request: gr.Request):
+        """After a failed run: the reason stays in the answer panel (the toast fades), stale results go away."""
+        error = self.ctx.failures.pop(request.session_hash)
+        return (
+            failure_markdown(error, self.ctx.settings),
+            gr.Column(visible=False),
+            gr.Column(visible=False),
+        )
 
-def show_failure(request: gr.Request):
-    """After a failed run: the reason stays in the answer panel (the toast fades), stale results go away."""
-    error = logic.FAILURES.pop(request.session_hash)
-    return logic.failure_markdown(error), gr.Column(visible=False), gr.Column(visible=False)
+    def show_card(self, model: str | None, repo_id: str | None) -> str:
+        try:
+            return card.model_card(self.ctx, model, repo_id)
+        except AppError as e:
+            gr.Warning(e.message, title=e.title)
+            return f"### ⚠️ {e.title}\n{e.message}"
+
+    def live_step(self, frame, state, model: str | None, repo_id: str | None):
+        """One webcam frame -> the running answer (skipped frames leave the page as it is)."""
+        try:
+            view, state = live.live_frame(self.ctx, frame, state, model, repo_id)
+        except AppError as e:
+            raise gr.Error(e.message, title=e.title, print_exception=False) from e
+        if view is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), state
+        return view.verdict, view.label, view.history, view.status, state
+
+    def timeline(self, video: str | None, model: str | None, repo_id: str | None, window: float, stride: float,
+                 progress=gr.Progress()):  # fmt: skip
+        try:
+            out = tl.make_timeline(self.ctx, video, model, repo_id, window, stride, lambda f, d: progress(f, desc=d))
+        except AppError as e:
+            raise gr.Error(e.message, title=e.title, print_exception=False) from e
+        return out.summary, out.strip, out.figure, out.table, out.files, out.details, gr.Column(visible=True)
 
 
 def show_results():
@@ -130,15 +147,7 @@ def on_clear(video: str | None):
     return IDLE, gr.Column(visible=False), gr.Column(visible=False)
 
 
-def show_card(model: str | None, repo_id: str | None) -> str:
-    try:
-        return logic.model_card(model, repo_id)
-    except logic.AppError as e:
-        gr.Warning(e.message, title=e.title)
-        return f"### ⚠️ {e.title}\n{e.message}"
-
-
-def clip_tab(model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) -> None:
+def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) -> None:
     """Tab 1: classify an uploaded or recorded clip."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=320):
@@ -154,7 +163,7 @@ def clip_tab(model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) 
                 elem_id="video-in",
             )
             overlay = gr.Radio(
-                list(logic.OVERLAYS), value=logic.OVERLAY_GRADCAM, label="Heat map on the frames", elem_id="overlay"
+                list(clip.OVERLAYS), value=clip.OVERLAY_GRADCAM, label="Heat map on the frames", elem_id="overlay"
             )
             run = gr.Button("Classify", variant="primary", elem_id="run")
         with gr.Column(scale=4, min_width=300):
@@ -189,32 +198,32 @@ def clip_tab(model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) 
     outputs = [verdict, label, gallery, features, belief, timings, details]
     run_event = gr.on(
         [run.click, video.upload, video.stop_recording],
-        predict,
+        ui.predict,
         inputs=inputs,
         outputs=outputs,
         api_name="predict",
         scroll_to_output=True,  # on a phone the answer is below the player
         # a few at once, so a slow Hub load (bounded by HYBRID_HUB_TIMEOUT_S) holds nobody up; the CNN still
-        # takes one clip at a time (app_logic._RUN_LOCK), the queue holds the rest
+        # takes one clip at a time (AppContext.run_lock), the queue holds the rest
         concurrency_limit=4,
         concurrency_id="model",
     )
     boxes = [answer_box, results_box]
     run_event.success(show_results, None, boxes, api_visibility="private", show_progress="hidden").then(
-        fix_preview, video, video, api_visibility="private", show_progress="hidden"
+        ui.fix_preview, video, video, api_visibility="private", show_progress="hidden"
     )
-    run_event.failure(show_failure, None, [verdict, *boxes], api_visibility="private", show_progress="hidden")
+    run_event.failure(ui.show_failure, None, [verdict, *boxes], api_visibility="private", show_progress="hidden")
     video.change(on_clear, video, [verdict, *boxes], api_visibility="private", show_progress="hidden")
-    overlay.change(redraw_frames, inputs, gallery, api_visibility="private", show_progress="hidden")
+    overlay.change(ui.redraw_frames, inputs, gallery, api_visibility="private", show_progress="hidden")
 
-    clips = logic.example_videos(examples_dir)
-    default = logic.default_choice()
+    clips = preview.example_videos(ui.ctx.settings, examples_dir)
+    default = models.default_choice(ui.ctx.settings)
     if clips and default:
         examples = gr.Examples(
-            [[str(p), default, "", logic.OVERLAY_GRADCAM] for p in clips],
+            [[str(p), default, "", clip.OVERLAY_GRADCAM] for p in clips],
             inputs=inputs,
             outputs=outputs,
-            fn=predict,
+            fn=ui.predict,
             cache_examples=True,
             cache_mode="lazy",
             visible_columns=[0],
@@ -231,29 +240,19 @@ LIVE_SESSIONS = 2  # streams served at once (each holds a slot while it runs); o
 LIVE_WEBCAM = gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}})
 
 
-def live_step(frame, state, model: str | None, repo_id: str | None):
-    """One webcam frame -> the running answer (skipped frames leave the page as it is)."""
-    try:
-        view, state = logic.live_frame(frame, state, model, repo_id)
-    except logic.AppError as e:
-        raise gr.Error(e.message, title=e.title, print_exception=False) from e
-    if view is None:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), state
-    return view.verdict, view.label, view.history, view.status, state
-
-
 def live_reset(state):
-    idle = logic.LIVE_IDLE
-    return idle.verdict, idle.label, idle.history, idle.status, logic.live_reset(state)
+    idle = live.LIVE_IDLE
+    return idle.verdict, idle.label, idle.history, idle.status, live.live_reset(state)
 
 
-def live_tab(model: gr.Dropdown, repo_id: gr.Textbox) -> None:
+def live_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
     """Tab 2: the webcam, read frame by frame; the RNN state lives in this tab's session."""
+    settings = ui.ctx.settings
     gr.Markdown(
         "Frames go through the CNN one at a time, at the pace the model was trained on (a few per second), and the "
         "RNN carries its state from frame to frame (a bidirectional model re-reads a window of the latest frames "
-        f"instead): each answer covers about the last {logic.LIVE_WINDOW_S:g} s of what the camera saw. Start the "
-        "webcam, then act in front of it." + logic.idle_model_tip(),
+        f"instead): each answer covers about the last {settings.live_window_s:g} s of what the camera saw. Start "
+        "the webcam, then act in front of it." + models.idle_model_tip(settings),
         elem_classes="note",
     )
     with gr.Row(equal_height=False):
@@ -269,19 +268,19 @@ def live_tab(model: gr.Dropdown, repo_id: gr.Textbox) -> None:
             )
             reset = gr.Button("Reset (forget what it saw)", elem_id="live-reset")
         with gr.Column(scale=4, min_width=300):
-            verdict = gr.Markdown(logic.LIVE_IDLE.verdict, elem_id="live-verdict")
+            verdict = gr.Markdown(live.LIVE_IDLE.verdict, elem_id="live-verdict")
             label = gr.Label(num_top_classes=5, label="Top 5 now", show_heading=False, elem_id="live-label")
-            gr.Markdown(f"**The last {logic.LIVE_HISTORY_S:.0f} s** (newest on the right)", elem_classes="note")
+            gr.Markdown(f"**The last {settings.live_history_s:.0f} s** (newest on the right)", elem_classes="note")
             history = gr.HTML("", elem_id="live-history")
             status = gr.Markdown("", elem_id="live-status")
     state = gr.State(None)
     outputs = [verdict, label, history, status, state]
     cam.stream(
-        live_step,
+        ui.live_step,
         [cam, state, model, repo_id],
         outputs,
         stream_every=LIVE_STREAM_EVERY,
-        time_limit=logic.LIVE_TIME_LIMIT_S,  # one stream's length; start again to go on
+        time_limit=settings.live_time_limit_s,  # one stream's length; start again to go on
         concurrency_limit=LIVE_SESSIONS,
         concurrency_id="live",
         show_progress="hidden",
@@ -291,92 +290,89 @@ def live_tab(model: gr.Dropdown, repo_id: gr.Textbox) -> None:
 
 
 # --- Timeline tab -------------------------------------------------------------------------------------------
-def timeline(video: str | None, model: str | None, repo_id: str | None, window: float, stride: float,
-             progress=gr.Progress()):  # fmt: skip
-    try:
-        out = logic.make_timeline(video, model, repo_id, window, stride, progress=lambda f, d: progress(f, desc=d))
-    except logic.AppError as e:
-        raise gr.Error(e.message, title=e.title, print_exception=False) from e
-    return out.summary, out.strip, out.figure, out.table, out.files, out.details, gr.Column(visible=True)
-
-
-def timeline_tab(model: gr.Dropdown, repo_id: gr.Textbox) -> None:
+def timeline_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
     """Tab 3: a long video -> labelled segments (sliding windows), drawn and downloadable."""
+    settings = ui.ctx.settings
     gr.Markdown(
-        f"For videos longer than one action (up to {logic.TIMELINE_MAX_S / 60:.0f} min): windows of a few seconds "
-        "slide along the video; each gets the model's answer, and neighbouring windows that agree merge into one "
-        "segment. Every frame goes through the CNN once, however many windows it belongs to." + logic.idle_model_tip(),
+        f"For videos longer than one action (up to {settings.timeline_max_s / 60:.0f} min): windows of a few "
+        "seconds slide along the video; each gets the model's answer, and neighbouring windows that agree merge into "
+        "one segment. Every frame goes through the CNN once, however many windows it belongs to."
+        + models.idle_model_tip(settings),
         elem_classes="note",
     )
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=320):
             video = gr.Video(label="A long video", sources=["upload"], height=300, elem_id="tl-video")
         with gr.Column(scale=4, min_width=300):
-            window = gr.Slider(1, 10, value=logic.DEFAULT_WINDOW_S, step=0.5, label="Window (s)",
+            window = gr.Slider(1, 10, value=DEFAULT_WINDOW_S, step=0.5, label="Window (s)",
                                info="the stretch of video behind each answer", elem_id="tl-window")  # fmt: skip
-            stride = gr.Slider(0.5, 10, value=logic.DEFAULT_WINDOW_S / 2, step=0.5, label="Stride (s)",
+            stride = gr.Slider(0.5, 10, value=DEFAULT_WINDOW_S / 2, step=0.5, label="Stride (s)",
                                info="how far the window moves each time", elem_id="tl-stride")  # fmt: skip
             run = gr.Button("Make the timeline", variant="primary", elem_id="tl-run")
     with gr.Column(visible=False) as results:
         summary = gr.Markdown("", elem_id="tl-summary")
         strip = gr.HTML("", elem_id="tl-strip")
         plot = gr.Plot(show_label=False, format="png", elem_id="tl-plot")
-        table = gr.Dataframe(headers=logic.TIMELINE_COLUMNS, label="Segments", interactive=False, elem_id="tl-table")
+        table = gr.Dataframe(headers=tl.TIMELINE_COLUMNS, label="Segments", interactive=False, elem_id="tl-table")
         files = gr.File(label="Download (JSON, CSV)", file_count="multiple", interactive=False, elem_id="tl-files")
         with gr.Accordion("All numbers (JSON)", open=False):
             details = gr.JSON(elem_id="tl-details")
     event = run.click(
-        timeline,
+        ui.timeline,
         [video, model, repo_id, window, stride],
         [summary, strip, plot, table, files, details, results],
         # one at a time, in its own group: Gradio holds every event of a concurrency_id to the group's lowest
-        # limit, and the timeline's CNN work does not take app_logic._RUN_LOCK (so it can't go to 4 like clips)
+        # limit, and the timeline's CNN work does not take AppContext.run_lock (so it can't go to 4 like clips)
         concurrency_limit=1,
         concurrency_id="timeline",
         api_visibility="private",
     )
-    event.success(fix_preview, video, video, api_visibility="private", show_progress="hidden")
+    event.success(ui.fix_preview, video, video, api_visibility="private", show_progress="hidden")
 
 
-def card_tab(model: gr.Dropdown, repo_id: gr.Textbox, demo: gr.Blocks) -> None:
+def card_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, demo: gr.Blocks) -> None:
     """Tab 4: the selected model's card — the classes it knows, its metrics and limits as documented."""
     card = gr.Markdown("_Loading the model card..._", elem_id="card")
     for trigger in (demo.load, model.change, repo_id.submit):
-        trigger(show_card, [model, repo_id], card, api_visibility="private", concurrency_id="card")
+        trigger(ui.show_card, [model, repo_id], card, api_visibility="private", concurrency_id="card")
 
 
-def build_demo(examples_dir: str | None = None) -> gr.Blocks:
+def build_demo(ctx: AppContext | None = None, examples_dir: str | None = None) -> gr.Blocks:
+    """The page over `ctx` (default: a context for AppSettings.from_env())."""
+    ui = Handlers(ctx if ctx is not None else AppContext.create())
+    settings = ui.ctx.settings
     with gr.Blocks(title=TITLE, delete_cache=(600, 3600), analytics_enabled=False) as demo:
         gr.HTML(HEADER)
         with gr.Row(equal_height=True):
-            choices = list(logic.bundled_models())
+            choices = list(models.bundled_models(settings))
             model = gr.Dropdown(
-                choices, value=logic.default_choice(), label="Model", scale=1, min_width=200, elem_id="model",
+                choices, value=models.default_choice(settings), label="Model", scale=1, min_width=200, elem_id="model",
                 info="Bundled with this app",
             )  # fmt: skip
             repo_id = gr.Textbox(
-                logic.default_repo_id(),
+                models.default_repo_id(settings),
                 label="…or a Hugging Face repo id", placeholder="owner/name (press Enter to load)", scale=1,
                 min_width=200, elem_id="repo", info="Any hybrid model on the Hub; loaded once, then cached",
             )  # fmt: skip
         with gr.Tabs():
             with gr.Tab("Classify a clip", id="clip"):
-                clip_tab(model, repo_id, examples_dir)
+                clip_tab(ui, model, repo_id, examples_dir)
             with gr.Tab("Live (webcam)", id="live"):
-                live_tab(model, repo_id)
+                live_tab(ui, model, repo_id)
             with gr.Tab("Timeline (long videos)", id="timeline"):
-                timeline_tab(model, repo_id)
+                timeline_tab(ui, model, repo_id)
             with gr.Tab("Model card", id="card"):
-                card_tab(model, repo_id, demo)
+                card_tab(ui, model, repo_id, demo)
     demo.queue(max_size=32, default_concurrency_limit=2)
     compat.write_output_images_atomically()
     return demo
 
 
-def launch_kwargs() -> dict:
+def launch_kwargs(ctx: AppContext | None = None) -> dict:
     """Security and limits: uploads capped, no extra served paths, MCP where gradio[mcp] is installed."""
+    settings = ctx.settings if ctx is not None else AppContext.create().settings
     return dict(
-        max_file_size=logic.LIMITS.max_bytes,  # bytes, the reader's own cap (Gradio's "mb" means MiB)
+        max_file_size=settings.limits.max_bytes,  # bytes, the reader's own cap (Gradio's "mb" means MiB)
         allowed_paths=[],
         mcp_server=importlib.util.find_spec("mcp") is not None,
         theme=gr.themes.Soft(primary_hue="orange", secondary_hue="blue"),
@@ -400,15 +396,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.examples and not Path(args.examples).is_dir():
         parser.error(f"--examples: {args.examples} is not a folder")
+    try:
+        ctx = AppContext.create()
+    except ConfigError as e:  # a setting that can't be used: say which, before anything starts
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     signal.signal(signal.SIGTERM, _interrupt)
     cache = compat.use_private_cache()
     reaper = compat.remove_when_gone(cache)  # noqa: F841 - held, with its pipe, until this process ends
     compat.refuse_unusable_uploads()
     demo = None
     try:
-        logic.warm_up()
-        demo = build_demo(args.examples)
-        demo.launch(prevent_thread_lock=True, **launch_kwargs())
+        ctx.warm_up()
+        demo = build_demo(ctx, args.examples)
+        demo.launch(prevent_thread_lock=True, **launch_kwargs(ctx))
         while demo.is_running and not getattr(demo.server, "should_exit", True):
             time.sleep(0.1)
     except KeyboardInterrupt:  # SIGTERM (see _interrupt) or Ctrl-C, while serving or still starting

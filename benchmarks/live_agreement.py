@@ -29,10 +29,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hybrid.data import VIDEO_EXTS  # noqa: E402
 from hybrid.pipeline import Recognizer  # noqa: E402
 from hybrid.stream import DueClock, LiveSession, is_causal  # noqa: E402
-from hybrid.video import iter_frames  # noqa: E402
+from hybrid.video import VIDEO_EXTS, iter_frames  # noqa: E402
 
 POLICIES = {"carry-2": ("carry", 2), "carry-1": ("carry", 1), "window": ("window", 1)}
 
@@ -47,12 +46,12 @@ def clips_under(folder: Path) -> list[Path]:
 def live_answers(rec: Recognizer, frames: list[tuple[float, np.ndarray]], window_s: float) -> dict[str, Any]:
     """Final live answer of every policy for one clip played at `window_s`; features computed once."""
     policies = {k: v for k, v in POLICIES.items() if v[0] == "window" or is_causal(rec.model)}
-    sessions = {k: LiveSession(rec.model, rec.engine, window_s=window_s, policy=p, lanes=n)
+    sessions = {k: LiveSession(rec, window_s=window_s, policy=p, lanes=n)
                 for k, (p, n) in policies.items()}  # fmt: skip
     first = next(iter(sessions.values()))
     clock = DueClock(first.period)
     taken = [f for t, f in frames if clock(t)]
-    feats = torch.cat([first.encode(np.stack(taken[i : i + 4])) for i in range(0, len(taken), 4)])
+    feats = torch.cat([rec.encode(np.stack(taken[i : i + 4]))[0] for i in range(0, len(taken), 4)])
     out = {}
     for name, s in sessions.items():
         for f in feats:

@@ -5,7 +5,7 @@
 Model: the bundled default model, else the stand-in of its shape (benchmarks/run.py's bench_model). Frames:
 a 640x480 camera-like clip made with ffmpeg (testsrc2). Measured for the OpenVINO fp32 engine (the default) and
 OpenVINO bf16 (PyTorch: capacity only):
-- capacity: every frame taken, one after the other (hybrid.stream.measure, the figures run.py reports as
+- capacity: every frame taken, one after the other (live_measure.measure, the figures run.py reports as
   stream_fps / stream_latency_ms): the most frames per second the live path can process.
 - realtime: a 30 fps camera thread hands frames to the live worker through a one-slot mailbox (newest
   wins), every frame taken: processed fps, frames dropped while busy, latency from capture to answer.
@@ -46,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    from live_measure import measure, measure_realtime
     from run import bench_model
 
     from hybrid.runtime import make_engine
-    from hybrid.stream import measure, measure_realtime
 
     res: dict = {"load_avg_start": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="hybrid-live-") as tmp:

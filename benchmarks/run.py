@@ -159,13 +159,12 @@ def bench_cnn_engines(model, clip: Path, runs: int) -> dict[str, float]:
 
 def bench_stream(model, clip: Path, frames: int, engine: str, precision: str) -> dict[str, Any]:
     """Live-path cost per frame on decoded 720p frames, every frame taken (the most it can keep up with):
-    hybrid.stream.measure (LiveSession.offer: preprocess, CNN on 1 frame, RNN step per lane) when the
-    live path exists, else the same steps by hand."""
+    LiveSession.offer (preprocess, CNN on 1 frame, RNN step per lane), through live_measure.measure."""
     import cv2
     import torch
+    from live_measure import measure
 
     from hybrid.runtime import make_engine
-    from hybrid.transforms import preprocess
 
     cap = cv2.VideoCapture(str(clip))
     raw = []
@@ -176,27 +175,8 @@ def bench_stream(model, clip: Path, frames: int, engine: str, precision: str) ->
         raw.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     cap.release()
     model.eval().to(memory_format=torch.channels_last)
-    e = make_engine(model, engine, precision)
-    try:
-        from hybrid.stream import measure
-
-        out = {k: float(v) for k, v in measure(model, raw, e).items()}
-        return {**out, "stream_note": "hybrid.stream.measure: LiveSession.offer on every decoded 720p frame"}
-    except (ImportError, TypeError, ValueError) as err:  # no live path (or another API): measure by hand
-        log(f"live path not measurable through hybrid.stream ({err}); measuring its steps by hand")
-    state, times = None, []
-    with torch.inference_mode():
-        for i, rgb in enumerate(raw):
-            t = time.perf_counter()
-            feat = model.pool_frames(e.frame_maps(preprocess(rgb[None], model.config)))
-            _, state = model.step(feat, state)
-            if i >= 3:  # the first few warm up
-                times.append(time.perf_counter() - t)
-    return {
-        "stream_latency_ms": round(med(times) * 1000, 1),
-        "stream_fps": round(len(times) / sum(times), 1),
-        "stream_note": "no live path yet: preprocess + CNN on 1 frame + model.step, by hand",
-    }
+    out = {k: float(v) for k, v in measure(model, raw, make_engine(model, engine, precision)).items()}
+    return {**out, "stream_note": "LiveSession.offer on every decoded 720p frame"}
 
 
 # --- VideoMAE ----------------------------------------------------------------------------------------------

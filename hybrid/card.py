@@ -71,8 +71,8 @@ def model_card(model: HybridCNNRNN, details: dict[str, Any] | None = None) -> Mo
         datasets=list(d["datasets"]) if isinstance(d.get("datasets"), (list, tuple)) else d.get("datasets"),
         metrics=[k for k, v in metrics.items() if isinstance(v, (int, float))] if isinstance(metrics, dict) else None,
     )
-    rnn = f"{'bi-' if c['bidirectional'] else ''}{c['rnn_type'].upper()}"
-    h, w = c["image_size"]
+    rnn = f"{'bi-' if c.bidirectional else ''}{c.rnn_type.upper()}"
+    h, w = c.image_size
     lines = [
         f"# {d.get('title', 'Hybrid CNN-RNN action recognition')}",
         "",
@@ -80,13 +80,13 @@ def model_card(model: HybridCNNRNN, details: dict[str, Any] | None = None) -> Mo
                              "a linear head names the action.")),
         "",
         "## Model",
-        f"- Backbone: `{c['backbone']}` (per frame, spatial pool `{c['spatial_pool']}`)",
-        f"- Temporal head: {rnn}, hidden {c['hidden_size']}, layers {c['num_layers']}, "
-        f"pooling `{c['temporal_pool']}` (every step's prediction uses only the frames so far"
-        f"{'' if not c['bidirectional'] else ', except with a bidirectional RNN'})",
-        f"- Input: {c['num_frames']} frames sampled uniformly over the clip, {h}x{w} ({c['resize_mode']}, "
-        f"{c['interpolation']}), mean {list(c['mean'])}, std {list(c['std'])}",
-        f"- Weights: `{WEIGHTS_NAME}` ({c['storage_dtype']}); config: `{CONFIG_NAME}`",
+        f"- Backbone: `{c.backbone}` (per frame, spatial pool `{c.spatial_pool}`)",
+        f"- Temporal head: {rnn}, hidden {c.hidden_size}, layers {c.num_layers}, "
+        f"pooling `{c.temporal_pool}` (every step's prediction uses only the frames so far"
+        f"{'' if not c.bidirectional else ', except with a bidirectional RNN'})",
+        f"- Input: {c.num_frames} frames sampled uniformly over the clip, {h}x{w} ({c.resize_mode}, "
+        f"{c.interpolation}), mean {list(c.mean)}, std {list(c.std)}",
+        f"- Weights: `{WEIGHTS_NAME}` ({c.storage_dtype}); config: `{CONFIG_NAME}`",
         "",
         f"## Classes ({len(model.labels)})",
         ", ".join(f"`{x}`" for x in model.labels),

@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import HybridConfig
+from .env import env_number
 from .errors import ModelError, shorten
 
 if TYPE_CHECKING:
@@ -53,10 +54,7 @@ def allowed_backbones() -> tuple[str, ...] | None:
 
 
 def max_params() -> int:
-    try:
-        return int(os.environ.get("HYBRID_MAX_PARAMS", DEFAULT_MAX_PARAMS))
-    except ValueError:
-        return DEFAULT_MAX_PARAMS
+    return int(env_number("HYBRID_MAX_PARAMS", DEFAULT_MAX_PARAMS, integer=True))
 
 
 def read_config(path: str | os.PathLike, source: str | None = None) -> HybridConfig:
@@ -95,7 +93,7 @@ def _layout(cfg: HybridConfig, where: str) -> dict[str, tuple[bool, tuple[int, .
 
     try:
         with torch.device("meta"):
-            model = HybridCNNRNN.from_config(replace(cfg, backbone_pretrained=None))
+            model = HybridCNNRNN(cfg, backbone_pretrained=None)
     except (TypeError, ValueError, RuntimeError) as e:
         raise ModelError(f"{where} has a bad value: {shorten(e, 200)}") from None
     n = sum(p.numel() for p in model.parameters())
@@ -177,7 +175,7 @@ def build_from_files(
     if bad is not None:
         del state
         raise ModelError(f"{where} holds NaN or infinite values (in {shorten(bad)}): refused")
-    model = HybridCNNRNN.from_config(cfg)
+    model = HybridCNNRNN(cfg)
     try:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     except RuntimeError as e:
@@ -201,6 +199,6 @@ def load_folder(folder: str | os.PathLike) -> HybridCNNRNN:
 def save_weights(model: HybridCNNRNN, folder: str | os.PathLike) -> None:
     """model.safetensors, in float16 when the model's config asks for it (halves the file)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    if model.storage_dtype == "float16":
+    if model.config.storage_dtype == "float16":
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     save_file(state, str(Path(folder) / WEIGHTS_NAME), metadata={"format": "pt"})

@@ -96,30 +96,38 @@ def cmd_push(args) -> int:
     return 0
 
 
+def _recipe_flags() -> list[tuple[str, object]]:
+    """(field name, default) of every recipe setting: the model's fields, then the training fields."""
+    from dataclasses import fields
+
+    from .recipe import MODEL_FIELDS, Recipe
+
+    model = Recipe().model
+    return [(k, getattr(model, k)) for k in MODEL_FIELDS] + [
+        (f.name, f.default) for f in fields(Recipe) if f.name != "model"
+    ]
+
+
 def _recipe_args(p: argparse.ArgumentParser) -> None:
-    """One --flag per Recipe field (hybrid.train.Recipe), on top of an optional --recipe JSON file."""
-    from dataclasses import MISSING, fields
-
-    from .recipe import Recipe
-
+    """One --flag per recipe setting (hybrid.recipe.Recipe and its model), on top of an optional --recipe file."""
     p.add_argument("--recipe", default=None, help="JSON file of Recipe fields (e.g. a model's training.json)")
     g = p.add_argument_group("recipe (override --recipe)")
-    for f in fields(Recipe):
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not MISSING else None
+    for name, default in _recipe_flags():
+        flag = "--" + name.replace("_", "-")
         if isinstance(default, bool):
-            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
-        elif f.name == "labels":
-            g.add_argument(flag, dest=f.name, nargs="+", default=None, help="classes to use (default: all folders)")
-        elif f.name == "image_size":
-            g.add_argument(flag, dest=f.name, nargs=2, type=int, metavar=("H", "W"), default=None)
+            g.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None)
+        elif name == "labels":
+            g.add_argument(flag, dest=name, nargs="+", default=None, help="classes to use (default: all folders)")
+        elif name == "image_size":
+            g.add_argument(flag, dest=name, nargs=2, type=int, metavar=("H", "W"), default=None)
+        elif isinstance(default, tuple):  # mean, std
+            g.add_argument(flag, dest=name, nargs=len(default), type=float, default=None, help=f"default {default}")
         else:
-            g.add_argument(flag, dest=f.name, type=type(default), default=None, help=f"default {default}")
+            g.add_argument(flag, dest=name, type=type(default), default=None, help=f"default {default}")
 
 
 def _recipe(args):
     import json as _json
-    from dataclasses import fields
 
     from .recipe import Recipe
 
@@ -130,7 +138,7 @@ def _recipe(args):
             recipe = recipe.updated(spec.get("recipe", spec))  # a training.json holds {"recipe": ..., "history": ...}
         except (OSError, ValueError) as e:
             raise HybridError(f"can't read recipe {args.recipe}: {e}") from e
-    given = {f.name: getattr(args, f.name) for f in fields(Recipe) if getattr(args, f.name, None) is not None}
+    given = {k: getattr(args, k) for k, _ in _recipe_flags() if getattr(args, k, None) is not None}
     return recipe.updated(given)
 
 

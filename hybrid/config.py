@@ -31,7 +31,7 @@ _LABEL = re.compile(r"[^\x00-\x1f\x7f<>`\\]{1,100}")  # a class name: shown in m
 
 @dataclass(frozen=True)
 class HybridConfig:
-    labels: tuple[str, ...]  # class names, in logit order
+    labels: tuple[str, ...]  # class names, in logit order (empty only in a template, e.g. a training recipe's)
     backbone: str = LITE0  # a timm architecture name
     backbone_pretrained: str | bool | None = None  # None: weights come from model.safetensors
     num_frames: int = 16  # T frames sampled uniformly over a clip
@@ -84,8 +84,8 @@ class HybridConfig:
             value = sizes.get(key, getattr(self, key, None))
             if value > limit:
                 raise ModelError(f"{key} = {value} is over the limit of {limit} (refused before building the model)")
-        if not self.labels or len(set(self.labels)) != len(self.labels):
-            raise ModelError("labels must be a non-empty list of distinct class names")
+        if len(set(self.labels)) != len(self.labels):
+            raise ModelError("labels must be a list of distinct class names")
         bad = next((x for x in self.labels if not _LABEL.fullmatch(x)), None)
         if bad is not None:  # names are shown in markdown and HTML: no markup, no control characters
             raise ModelError(f"label {shorten(repr(bad))} is not a class name (1-100 characters, no <>`\\ or control)")
@@ -113,7 +113,7 @@ class HybridConfig:
         if not isinstance(data, dict):
             raise ModelError("not a hybrid model config (a JSON object is expected)")
         labels = data.get("labels")
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
             raise ModelError("not a hybrid model config (no 'labels' list of class names)")
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .video import VIDEO_EXTS
 
-VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv"}
 # UT-Interaction names clips <idx>_<seq>_<classid>.avi; the recording sequence is the group.
 GROUP_PATTERNS = {"ut-interaction": r"^\d+_(?P<group>\d+)_\d+$", "none": ""}
 

@@ -22,11 +22,15 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .backbones import split_backbone
+from .config import HybridConfig
 from .model import HybridCNNRNN
-from .transforms import preprocess
+from .pipeline import Recognizer
+from .runtime import TorchEngine
 from .video import read_clip
 
 CACHE_VERSION = 2  # 2: clips keyed by their bytes, not path + mtime
+# the model fields that change a frame's features (the rest only change the head)
+CACHE_FIELDS = ("backbone", "image_size", "resize_mode", "interpolation", "spatial_pool", "mean", "std")
 
 
 @functools.lru_cache(maxsize=65536)
@@ -86,15 +90,14 @@ def augment_variants(copies: int, flip: bool, crop: bool, color: bool, seed: int
     return out
 
 
-def _key(path: Path, model_cfg: dict, grid: int, aug: Augment, finetune: int = 0) -> str:
+def _key(path: Path, cfg: HybridConfig, grid: int, aug: Augment, finetune: int = 0) -> str:
     st = path.stat()
     spec = {
         "v": CACHE_VERSION,
         "clip": _content_hash(str(path.resolve()), st.st_size, st.st_mtime_ns),
         "grid": grid,
         "aug": asdict(aug),
-        **{k: model_cfg.get(k) for k in ("backbone", "image_size", "resize_mode", "interpolation", "spatial_pool")},
-        **{k: list(model_cfg.get(k)) for k in ("mean", "std")},
+        **{k: v for k, v in cfg.to_dict().items() if k in CACHE_FIELDS},
         **({"finetune": finetune} if finetune else {}),  # 0: pooled features of the frozen CNN
     }
     return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()
@@ -113,25 +116,19 @@ class FeatureCache:
         batch: int = 64,
         finetune: int = 0,
     ):
-        self.model = model.eval().to(device).to(memory_format=torch.channels_last)
-        self.prefix = split_backbone(model.backbone, finetune)[0] if finetune else None
+        model = model.eval().to(device)
+        prefix = split_backbone(model.backbone, finetune)[0] if finetune else None
+        # the PyTorch engine (training may run on a GPU), or the backbone's frozen prefix alone
+        self.recognizer = Recognizer(model, engine=TorchEngine(model, device, batch, net=prefix))
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.grid, self.device, self.batch, self.finetune = grid, device, batch, finetune
+        self.grid, self.finetune = grid, finetune
         self.cfg = model.config
 
-    @torch.inference_mode()
     def encode(self, frames: np.ndarray) -> torch.Tensor:
         """RGB uint8 [N,h,w,3] -> pooled CNN features [N,D] or prefix activations [N,C,h,w] (fp16, CPU)."""
-        x = preprocess(frames, self.cfg)
-        out = []
-        for i in range(0, len(x), self.batch):
-            xb = x[i : i + self.batch].to(self.device, non_blocking=True)
-            if self.prefix is not None:
-                out.append(self.prefix(xb).half().cpu().contiguous())
-            else:
-                out.append(self.model.pool_frames(self.model.frame_maps(xb)).half().cpu())
-        return torch.cat(out)
+        feats, fmap = self.recognizer.encode(frames)
+        return (fmap if self.finetune else feats).half().cpu().contiguous()
 
     def get(self, path: Path, augs: list[Augment]) -> list[torch.Tensor]:
         """Features of every variant in `augs`, computing (and storing) only the missing ones."""

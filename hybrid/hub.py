@@ -76,13 +76,28 @@ def resolve_ref(ref: str | os.PathLike) -> Path | str:
     if pathish:
         raise ModelError(f"no model folder at {shown} (and it is not a Hub repo id of the form owner/name)")
     try:
-        validate_repo_id(text)
-    except HFValidationError as e:
+        return check_repo_id(text)
+    except ModelError:
         raise ModelError(
             f"{shown!r} is neither a local model folder nor a valid Hub repo id (owner/name: letters, digits, "
             f"'-', '_', '.'; no '--' or '..')"
-        ) from e
-    return text
+        ) from None
+
+
+def check_repo_id(text: str, owner_required: bool = False) -> str:
+    """A Hub repo id ("name" or "owner/name"; owner_required: exactly owner/name), stripped, or ModelError.
+    The one check of a repo id: URLs, paths and the Hub's own rules (letters, digits, - _ .; no -- or ..)."""
+    ref = text.strip() if isinstance(text, str) else ""
+    slashes = ref.count("/")
+    ok = 0 < len(ref) <= 200 and not _URL.match(ref) and (slashes == 1 if owner_required else slashes <= 1)
+    if ok:
+        try:
+            validate_repo_id(ref)
+        except HFValidationError:
+            ok = False
+    if not ok:
+        raise ModelError(f"{shorten(ref)!r} is not a Hub repo id of the form owner/name (letters, digits, - _ .)")
+    return ref
 
 
 # --- the Hub ---------------------------------------------------------------------------------------
@@ -260,7 +275,7 @@ def push_folder(
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise ModelError(f"{folder} is not a folder: push needs a model folder ({CONFIG_NAME} + {WEIGHTS_NAME})")
-    repo_id = _checked_repo_id(repo_id)
+    repo_id = check_repo_id(repo_id, owner_required=True)
     model = load_folder(folder)
     card_path = folder / CARD_NAME
     card = card_path.read_bytes() if card_path.is_file() else str(model_card(model)).encode()
@@ -285,26 +300,23 @@ def push_folder(
     return str(url)
 
 
-def _checked_repo_id(repo_id: str) -> str:
-    """A repo id to push to: exactly owner/name."""
-    message = f"{repo_id!r} is not a Hub repo id of the form owner/name (letters, digits, '-', '_', '.')"
-    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or _URL.match(repo_id):
-        raise ModelError(message)
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as e:
-        raise ModelError(message) from e
-    return repo_id
-
-
 # --- defaults ----------------------------------------------------------------------------------------
+def bundled_model_roots() -> tuple[Path, Path]:
+    """Where the bundled models may be, in the order looked at: the repo's assets/models (a checkout or an
+    editable install), then hybrid/_models (an installed copy: pyproject.toml puts assets/models there)."""
+    here = Path(__file__).resolve().parent
+    return here.parent / "assets" / "models", here / "_models"
+
+
 def default_model_dir() -> Path:
     """The bundled model folder (assets/models/<name>) the app and CLI use when none is named."""
     env = os.environ.get("HYBRID_MODEL")
     if env:
         return Path(env)
-    root = Path(__file__).resolve().parent.parent / "assets" / "models"
-    found = sorted(p for p in root.glob("*") if (p / CONFIG_NAME).is_file()) if root.is_dir() else []
-    if not found:
-        raise ModelError(f"no bundled model under {root}; pass --model FOLDER_OR_REPO_ID")
-    return next((p for p in found if p.name == DEFAULT_MODEL), found[0])
+    roots = bundled_model_roots()
+    for root in roots:
+        found = sorted(p for p in root.glob("*") if (p / CONFIG_NAME).is_file()) if root.is_dir() else []
+        if found:
+            return next((p for p in found if p.name == DEFAULT_MODEL), found[0])
+    where = " or ".join(str(root) for root in roots)
+    raise ModelError(f"no bundled model under {where}; pass --model FOLDER_OR_REPO_ID")

@@ -15,7 +15,6 @@ failed load's files back out of the Hugging Face cache.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import socket
 import threading
@@ -31,7 +30,8 @@ from huggingface_hub import constants, get_session, set_client_factory
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils._http import default_client_factory  # the client huggingface_hub makes by default
 
-from .errors import ModelError, shorten
+from .env import env_number
+from .errors import ModelError
 
 SMALL_FILE_MAX_BYTES = 1_000_000  # config.json, README.md: far more than a real one needs
 
@@ -48,23 +48,10 @@ class HubLimits:
     def from_env(cls) -> HubLimits:
         d = cls()
         return cls(
-            timeout_s=_env_positive("HYBRID_HUB_TIMEOUT_S", d.timeout_s),
-            max_model_mb=_env_positive("HYBRID_MAX_MODEL_MB", d.max_model_mb),
-            min_mb_per_s=_env_positive("HYBRID_HUB_MIN_MB_PER_S", d.min_mb_per_s),
+            timeout_s=env_number("HYBRID_HUB_TIMEOUT_S", d.timeout_s),
+            max_model_mb=env_number("HYBRID_MAX_MODEL_MB", d.max_model_mb),
+            min_mb_per_s=env_number("HYBRID_HUB_MIN_MB_PER_S", d.min_mb_per_s),
         )
-
-
-def _env_positive(name: str, default: float) -> float:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise ModelError(f"{name}={shorten(text)!r} is not a positive number (unset it for the default, {default:g})")
-    return value
 
 
 def _mb(n: int) -> str:

@@ -11,8 +11,7 @@ clip prediction is the last step's and `step()` reproduces the batched forward f
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -21,7 +20,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .backbones import create_backbone
-from .config import LITE0, HybridConfig
+from .config import HybridConfig
 from .errors import ModelError
 
 
@@ -145,59 +144,27 @@ class HeadEnsemble(nn.Module):
 class HybridCNNRNN(
     nn.Module,
     PyTorchModelHubMixin,
-    library_name="hybrid",
-    tags=["video-classification", "action-recognition", "cnn-rnn", "hybrid"],
-    pipeline_tag="video-classification",
-    license="apache-2.0",
+    library_name="hybrid",  # the card's metadata and tags come from card.py (generate_model_card below)
 ):
-    """CNN per frame + RNN over time. Every constructor argument lands in config.json."""
+    """CNN per frame + RNN over time, built from one HybridConfig (what config.json holds).
 
-    def __init__(
-        self,
-        labels: list[str],
-        backbone: str = LITE0,
-        backbone_pretrained: str | None = None,
-        num_frames: int = 16,
-        image_size: list[int] | tuple[int, int] = (224, 224),
-        resize_mode: str = "squash",
-        mean: list[float] | tuple[float, ...] = (0.5, 0.5, 0.5),
-        std: list[float] | tuple[float, ...] = (0.5, 0.5, 0.5),
-        interpolation: str = "bicubic",
-        spatial_pool: str = "avg",
-        proj_dim: int = 256,
-        rnn_type: str = "gru",
-        hidden_size: int = 256,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        dropout: float = 0.2,
-        temporal_pool: str = "attention",
-        motion: bool = False,
-        num_heads: int = 1,
-        storage_dtype: str = "float32",
-        imagenet_concepts: bool = True,
-    ):
+    HybridCNNRNN(config) or HybridCNNRNN(labels=[...], num_frames=8, ...) (the fields of HybridConfig);
+    HybridCNNRNN(config, backbone_pretrained=...) replaces fields of `config`.
+    """
+
+    def __init__(self, config: HybridConfig | None = None, **fields: Any):
         super().__init__()
-        cfg = HybridConfig(
-            labels=labels, backbone=backbone, backbone_pretrained=backbone_pretrained, num_frames=num_frames,
-            image_size=image_size, resize_mode=resize_mode, mean=mean, std=std, interpolation=interpolation,
-            spatial_pool=spatial_pool, proj_dim=proj_dim, rnn_type=rnn_type, hidden_size=hidden_size,
-            num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, temporal_pool=temporal_pool,
-            motion=motion, num_heads=num_heads, storage_dtype=storage_dtype, imagenet_concepts=imagenet_concepts,
-        )  # fmt: skip
-        self.cfg = cfg  # every field checked and normalised (config.py)
-        self.labels = list(cfg.labels)
-        self.num_frames, self.image_size = cfg.num_frames, cfg.image_size
-        self.resize_mode, self.interpolation = cfg.resize_mode, cfg.interpolation
-        self.mean, self.std = cfg.mean, cfg.std
-        self.storage_dtype = cfg.storage_dtype
-        self.grid = cfg.grid
+        cfg = replace(config, **fields) if config is not None else HybridConfig(**fields)
+        if not cfg.labels:
+            raise ModelError("a model needs labels: a non-empty list of class names")
+        self.config = cfg  # frozen: every field checked and normalised (config.py)
         self._hub_mixin_config = cfg.to_dict()  # config.json (PyTorchModelHubMixin writes this attribute)
         self.backbone = create_backbone(cfg.backbone, cfg.backbone_pretrained)
-        channels = self.backbone.num_features
+        rows, cols = cfg.grid
         heads = [
             TemporalHead(
-                channels * self.grid[0] * self.grid[1],
-                len(self.labels),
+                self.backbone.num_features * rows * cols,
+                len(cfg.labels),
                 cfg.proj_dim,
                 cfg.rnn_type,
                 cfg.hidden_size,
@@ -211,15 +178,18 @@ class HybridCNNRNN(
         ]
         self.head: TemporalHead | HeadEnsemble = heads[0] if len(heads) == 1 else HeadEnsemble(heads)
 
-    @classmethod
-    def from_config(cls, cfg: HybridConfig) -> HybridCNNRNN:
-        """A model (random head, backbone per cfg.backbone_pretrained) built from a checked config."""
-        return cls(**{f.name: getattr(cfg, f.name) for f in fields(cfg)})
+    @property
+    def labels(self) -> list[str]:
+        """Class names, in logit order."""
+        return list(self.config.labels)
 
     @property
-    def config(self) -> dict[str, Any]:
-        """The constructor arguments (what config.json holds); a copy."""
-        return copy.deepcopy(self._hub_mixin_config)
+    def num_frames(self) -> int:
+        return self.config.num_frames
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.config.image_size
 
     # --- CNN half -------------------------------------------------------------------------
     def frame_maps(self, x: torch.Tensor) -> torch.Tensor:
@@ -228,9 +198,9 @@ class HybridCNNRNN(
 
     def pool_frames(self, fmap: torch.Tensor) -> torch.Tensor:
         """[N,C',h,w] -> per-frame feature vectors [N,D] (global or grid average pooling)."""
-        if self.grid == (1, 1):
+        if self.config.grid == (1, 1):
             return fmap.mean((2, 3))
-        return F.adaptive_avg_pool2d(fmap, self.grid).flatten(1)
+        return F.adaptive_avg_pool2d(fmap, self.config.grid).flatten(1)
 
     def imagenet_logits(self, fmap: torch.Tensor) -> torch.Tensor:
         """[N,C',h,w] -> ImageNet-1k logits [N,1000] from the backbone's own classifier."""

@@ -12,9 +12,10 @@ import numpy as np
 import torch
 
 from .backbones import imagenet_labels
+from .explain import activation_maps, grad_cam, imagenet_concepts
 from .hub import default_model_dir, load_model
 from .model import HybridCNNRNN
-from .runtime import make_engine
+from .runtime import CNNEngine, make_engine
 from .transforms import preprocess
 from .video import Clip, VideoLimits, read_clip
 
@@ -33,9 +34,9 @@ class Prediction:
     timestamps_s: list[float]
     video: dict[str, Any]
     timings_ms: dict[str, float]
-    heatmaps: np.ndarray | None = None  # [T,h',w'] CNN activation energy in [0,1]
+    heatmaps: np.ndarray | None = None  # [T,h',w'] where the CNN fired, per frame in [0,1] (explain=True)
+    gradcam: np.ndarray | None = None  # [T,h',w'] Grad-CAM of the answer, one scale for the clip (explain=True)
     concepts: list[list[tuple[str, float]]] = field(default_factory=list)  # top ImageNet classes per frame (if any)
-    fmap: torch.Tensor | None = None  # [T,C',h,w] last CNN feature maps (explain=True), e.g. for Grad-CAM
 
     def to_dict(self, detail: bool = False) -> dict[str, Any]:
         """JSON-friendly dict; the first keys follow the CLI contract (label, score, topk, frames, timings_ms)."""
@@ -58,13 +59,14 @@ class Prediction:
 
 
 class Recognizer:
-    """Holds one model (eval, channels_last) and turns videos into Predictions."""
+    """Holds one model (eval, channels_last) and its CNN engine; turns frames into features and videos into
+    Predictions. `encode` is the only way frames become features (clips, live, timeline, training caches)."""
 
     def __init__(
         self,
         model: HybridCNNRNN | str | Path | None = None,
         limits: VideoLimits = VideoLimits(),
-        engine: str | None = None,
+        engine: str | CNNEngine | None = None,
         precision: str | None = None,
     ):
         if model is None:
@@ -73,8 +75,10 @@ class Recognizer:
             model = load_model(str(model))
         self.model = model.eval().to(memory_format=torch.channels_last)
         self.limits = limits
-        # the CNN's runner: "auto" (OpenVINO when installed), "openvino" or "torch" (see runtime.py)
-        self.engine = make_engine(self.model, engine, precision)
+        # the CNN's runner: "auto" (OpenVINO when installed), "openvino" or "torch" (see runtime.py), or one built
+        self.engine = (
+            engine if engine is not None and not isinstance(engine, str) else make_engine(self.model, engine, precision)
+        )
 
     @property
     def labels(self) -> list[str]:
@@ -84,6 +88,20 @@ class Recognizer:
     def imagenet_labels(self) -> list[str]:
         return imagenet_labels()
 
+    @torch.inference_mode()
+    def encode(self, frames: np.ndarray, timings: dict[str, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """RGB uint8 frames [N,h,w,3] -> (feats [N,D] float32, fmap [N,C',h,w] the engine's map): the model's
+        preprocessing, its CNN engine, its spatial pooling. `timings` gets "preprocess" and "cnn" ms added."""
+        t0 = time.perf_counter()
+        x = preprocess(frames, self.model.config)  # [N,3,H,W]
+        t1 = time.perf_counter()
+        fmap = self.engine.frame_maps(x)
+        feats = self.model.pool_frames(fmap).float()
+        if timings is not None:
+            timings["preprocess"] = timings.get("preprocess", 0.0) + (t1 - t0) * 1000
+            timings["cnn"] = timings.get("cnn", 0.0) + (time.perf_counter() - t1) * 1000
+        return feats, fmap
+
     def __call__(self, path: str | Path, topk: int = 5, explain: bool = False) -> Prediction:
         t0 = time.perf_counter()
         clip = read_clip(path, self.model.num_frames, limits=self.limits)
@@ -92,22 +110,19 @@ class Recognizer:
         pred.timings_ms["total"] = (time.perf_counter() - t0) * 1000
         return pred
 
-    @torch.inference_mode()
     def predict_clip(self, clip: Clip, topk: int = 5, explain: bool = False) -> Prediction:
-        """Already decoded frames -> Prediction (timings cover preprocess, CNN, RNN)."""
+        """Already decoded frames -> Prediction (timings cover preprocess, CNN, RNN; explain: + heat maps,
+        Grad-CAM of the answer, ImageNet concepts)."""
         m = self.model
         t0 = time.perf_counter()
-        x = preprocess(clip.frames, m.config)  # [T,3,H,W]
-        t1 = time.perf_counter()
-        fmap = self.engine.frame_maps(x)  # [T,C',h,w]
-        feats = m.pool_frames(fmap)  # [T,D]
+        timings: dict[str, float] = {}
+        feats, fmap = self.encode(clip.frames, timings)  # [T,D], [T,C',h,w]
         t2 = time.perf_counter()
-        out = m.forward_head(feats[None])
-        t3 = time.perf_counter()
-        step_probs = out.step_logits[0].softmax(-1)  # [T,K]
-        probs = step_probs[-1]
-        k = min(topk, len(m.labels))
-        top = probs.topk(k)
+        with torch.inference_mode():
+            out = m.forward_head(feats[None])
+            step_probs = out.step_logits[0].softmax(-1)  # [T,K]
+            top = step_probs[-1].topk(min(topk, len(m.labels)))
+        timings["rnn"] = (time.perf_counter() - t2) * 1000
         pred = Prediction(
             label=m.labels[int(top.indices[0])],
             score=float(top.values[0]),
@@ -128,20 +143,11 @@ class Recognizer:
                 "codec": clip.codec,
                 "sampling": clip.method,
             },
-            timings_ms={"preprocess": (t1 - t0) * 1000, "cnn": (t2 - t1) * 1000, "rnn": (t3 - t2) * 1000},
+            timings_ms=timings,
         )
-        if explain:
-            pred.fmap = fmap
-            energy = fmap.float().pow(2).mean(1)  # [T,h,w]
-            lo = energy.flatten(1).min(1).values[:, None, None]
-            hi = energy.flatten(1).max(1).values[:, None, None]
-            pred.heatmaps = ((energy - lo) / (hi - lo).clamp_min(1e-6)).numpy()
-            if m.config["imagenet_concepts"]:
-                concept = m.imagenet_logits(fmap).softmax(-1).topk(3)
-                names = self.imagenet_labels
-                pred.concepts = [
-                    [(names[int(i)], float(p)) for p, i in zip(ps, ix)]
-                    for ps, ix in zip(concept.values, concept.indices)
-                ]
+        if explain:  # outside inference_mode: Grad-CAM needs gradients
+            pred.heatmaps = activation_maps(fmap)
+            pred.gradcam = grad_cam(m, fmap, int(top.indices[0]))
+            pred.concepts = imagenet_concepts(m, fmap, self.imagenet_labels)
         pred.timings_ms["total"] = (time.perf_counter() - t0) * 1000
         return pred

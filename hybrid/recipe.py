@@ -1,7 +1,8 @@
 """Recipe: everything that decides a trained model (saved beside it as training.json), without importing torch.
 
-The CLI builds one --flag per field from this dataclass, so `python -m hybrid --help` and a refused file stay
-light; hybrid/train.py does the training.
+A recipe is the model to build (`model`, a HybridConfig whose labels come from the data) plus how to train it.
+The CLI builds one --flag per field of both from these dataclasses, so `python -m hybrid --help` and a refused
+file stay light; hybrid/train.py does the training.
 """
 
 from __future__ import annotations
@@ -9,30 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from .config import LITE0
-from .errors import ConfigError, shorten
+from .config import HybridConfig
+from .errors import ConfigError, ModelError, shorten
+
+# Model fields a recipe may set: labels come from the data, the backbone's starting weights and whether its
+# ImageNet classifier still applies from how it is trained.
+MODEL_FIELDS = tuple(
+    f.name for f in fields(HybridConfig) if f.name not in ("labels", "backbone_pretrained", "imagenet_concepts")
+)
+# Trained here: more dropout than the bare default, weights stored as float16 (half the file, same answers).
+TRAINED_MODEL = HybridConfig(labels=(), dropout=0.3, storage_dtype="float16")
 
 
 @dataclass
 class Recipe:
     """Everything that decides the trained model (saved next to it for reproducibility)."""
 
-    labels: list[str] | None = None  # None: every class folder found
+    model: HybridConfig = TRAINED_MODEL  # frozen, so one default is safe to share
+    labels: list[str] | None = None  # the classes to train (None: every class folder found)
     group_pattern: str = ""
-    backbone: str = LITE0
-    num_frames: int = 16
-    image_size: tuple[int, int] = (224, 224)
-    resize_mode: str = "squash"
-    spatial_pool: str = "avg"
-    rnn_type: str = "gru"
-    hidden_size: int = 256
-    proj_dim: int = 256
-    num_layers: int = 1
-    bidirectional: bool = False
-    temporal_pool: str = "attention"
-    motion: bool = False  # feed feature differences between frames too
-    num_heads: int = 1  # an ensemble of temporal heads (logits averaged)
-    dropout: float = 0.3
     epochs: int = 60
     batch_size: int = 16
     lr: float = 1e-3
@@ -48,35 +44,38 @@ class Recipe:
     val_groups: int = 0  # groups held out for early stopping (0: train the full `epochs`)
     patience: int = 15
     seed: int = 0
-    storage_dtype: str = "float16"
     finetune: int = 0  # trailing backbone units trained: 0 frozen, 1 the head conv, 2 + the last block stage...
     backbone_lr: float = 1e-4  # peak learning rate of those units
 
     def updated(self, spec: dict[str, Any]) -> Recipe:
-        """A copy with the fields in `spec` (JSON values: lists where tuples are meant) replaced."""
-        names = {f.name for f in fields(Recipe)}
-        unknown = sorted(set(spec) - names)
+        """A copy with the fields in `spec` replaced: training fields, model fields (flat, as a training.json of
+        older releases and the CLI give them, or nested under "model"); JSON lists where tuples are meant."""
+        spec = dict(spec)
+        model = dict(spec.pop("model", None) or {})
+        model.update({k: spec.pop(k) for k in list(spec) if k in MODEL_FIELDS})
+        model.pop("labels", None)  # set from the data, never from a recipe
+        train_names = {f.name for f in fields(Recipe)} - {"model"}
+        unknown = sorted((set(spec) - train_names) | (set(model) - set(MODEL_FIELDS)))
         if unknown:
             raise ConfigError(f"unknown recipe fields: {', '.join(shorten(k) for k in unknown)}")
-        return replace(self, **{k: tuple(v) if k == "image_size" else v for k, v in spec.items()})
+        try:
+            cfg = replace(self.model, **model) if model else self.model
+        except ModelError as e:
+            raise ConfigError(f"recipe: {e}") from e
+        return replace(self, model=cfg, **spec)
 
-    def model_kwargs(self, labels: list[str]) -> dict[str, Any]:
-        return dict(
-            labels=labels,
-            backbone=self.backbone,
-            num_frames=self.num_frames,
-            image_size=list(self.image_size),
-            resize_mode=self.resize_mode,
-            spatial_pool=self.spatial_pool,
-            proj_dim=self.proj_dim,
-            rnn_type=self.rnn_type,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            bidirectional=self.bidirectional,
-            dropout=self.dropout,
-            temporal_pool=self.temporal_pool,
-            motion=self.motion,
-            num_heads=self.num_heads,
-            storage_dtype=self.storage_dtype,
-            imagenet_concepts=self.finetune == 0,
-        )
+    @property
+    def num_frames(self) -> int:
+        """Frames the model reads per clip (the model's field)."""
+        return self.model.num_frames
+
+    def model_config(self, labels: list[str], backbone_pretrained: str | None = None) -> HybridConfig:
+        """The config of the model this recipe trains on these classes."""
+        return replace(self.model, labels=tuple(labels), backbone_pretrained=backbone_pretrained,
+                       imagenet_concepts=self.finetune == 0)  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON types; the model's fields under "model" (what training.json holds)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
+        model = self.model.to_dict()
+        return {"model": {k: model[k] for k in MODEL_FIELDS}, **out}

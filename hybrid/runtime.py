@@ -52,15 +52,25 @@ class CNNEngine(Protocol):
 
 
 class TorchEngine:
-    """The reference: the model's own backbone (channels_last, under the caller's inference_mode)."""
+    """The reference: the model's own backbone (channels_last, under the caller's inference_mode).
+
+    `net` runs instead of the whole backbone when given (training caches the activations entering the
+    fine-tuned units); `device` and `batch` move frames there in chunks (the output stays on `device`).
+    """
 
     name, precision = "torch", "fp32"
 
-    def __init__(self, model: HybridCNNRNN):
-        self.model = model
+    def __init__(
+        self, model: HybridCNNRNN, device: str | None = None, batch: int | None = None, net: nn.Module | None = None
+    ):  # fmt: skip
+        self.model, self.device, self.batch = model, device, batch
+        self.net = net if net is not None else model.frame_maps
 
     def frame_maps(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.frame_maps(x)
+        if self.device is None and self.batch is None:
+            return self.net(x)
+        step = self.batch or len(x)
+        return torch.cat([self.net(x[i : i + step].to(self.device, non_blocking=True)) for i in range(0, len(x), step)])
 
 
 class _NHWCBackbone(nn.Module):
@@ -80,7 +90,7 @@ def default_cache_dir() -> Path:
 
 def backbone_key(model: HybridCNNRNN) -> str:
     """Hash of everything the exported graph depends on: backbone name, weights, input size."""
-    h = hashlib.sha256(f"{EXPORT_VERSION}|{model.config.get('backbone')}|{model.image_size}".encode())
+    h = hashlib.sha256(f"{EXPORT_VERSION}|{model.config.backbone}|{model.image_size}".encode())
     for name, t in sorted(model.backbone.state_dict().items()):
         h.update(name.encode())
         h.update(t.detach().float().contiguous().cpu().numpy().tobytes())

@@ -23,13 +23,12 @@ answer at the end of a clip matches the offline one for 88-90 % of clips with a 
 policies; a single lane (plain periodic restarts) only 74 %.
 
 Frames are never queued: `offer()` runs the CNN only on frames that are due, and a caller that is busy
-hands over only the newest frame (`LatestFrame`), so a camera faster than the model costs dropped frames,
-not delay.
+hands over only the newest frame (Gradio's streaming input does), so a camera faster than the model costs
+dropped frames, not delay (benchmarks/live_speed.py measures it).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -41,8 +40,8 @@ import torch
 
 from .errors import ConfigError, ModelError, shorten
 from .model import HybridCNNRNN
-from .runtime import CNNEngine, make_engine
-from .transforms import preprocess
+from .pipeline import Recognizer
+from .runtime import CNNEngine
 
 DEFAULT_WINDOW_S = 4.0  # the span of the stream behind each answer (checked by benchmarks/live_agreement.py)
 POLICIES = ("auto", "carry", "window")
@@ -50,7 +49,7 @@ POLICIES = ("auto", "carry", "window")
 
 def is_causal(model: HybridCNNRNN) -> bool:
     """Can this model's head step frame by frame (a unidirectional RNN)?"""
-    return not bool(model.config.get("bidirectional"))
+    return not model.config.bidirectional
 
 
 def resolve_policy(model: HybridCNNRNN, policy: str = "auto") -> str:
@@ -119,14 +118,13 @@ class Span:
 
 @dataclass
 class LiveSession:
-    """Per-session live state over a shared model and CNN engine (both read-only here).
+    """Per-session live state over a shared Recognizer (its model and CNN engine are read-only here).
 
     offer(frame) -> LiveUpdate when the frame was taken, None when it was skipped. Not thread-safe: one
     session belongs to one caller (the app keeps one per browser tab in gr.State).
     """
 
-    model: HybridCNNRNN
-    engine: CNNEngine
+    recognizer: Recognizer
     window_s: float = DEFAULT_WINDOW_S
     policy: str = "auto"
     lanes: int = 2
@@ -155,6 +153,10 @@ class LiveSession:
         return self.clock.period
 
     @property
+    def model(self) -> HybridCNNRNN:
+        return self.recognizer.model
+
+    @property
     def labels(self) -> list[str]:
         return self.model.labels
 
@@ -172,13 +174,7 @@ class LiveSession:
         self._lanes = [{"state": None, "n": 0, "start": i * self.T // lanes} for i in range(lanes)]
         self._window = deque(maxlen=self.T)
 
-    # --- the two halves --------------------------------------------------------------------------------
-    @torch.inference_mode()
-    def encode(self, frames: np.ndarray) -> torch.Tensor:
-        """RGB uint8 frames [N,h,w,3] -> per-frame features [N,D] (preprocess + CNN + pooling)."""
-        x = preprocess(frames, self.model.config)
-        return self.model.pool_frames(self.engine.frame_maps(x)).float()
-
+    # --- the RNN half (the CNN half is Recognizer.encode) ------------------------------------------------
     @torch.inference_mode()
     def push_feature(self, feat: torch.Tensor) -> tuple[torch.Tensor, int]:
         """One taken frame's features [D] or [1,D] -> (class logits [K], frames behind them)."""
@@ -218,7 +214,7 @@ class LiveSession:
         if rel - self._last_t > self.window_s:  # a gap (stream stopped and started again): old state is stale
             self._restart()
         self._last_t = rel
-        feat = self.encode(np.asarray(frame)[None])
+        feat = self.recognizer.encode(np.asarray(frame)[None])[0]
         cnn_ms = (time.perf_counter() - start) * 1000
         logits, context = self.push_feature(feat)
         probs = logits.float().softmax(-1).numpy()
@@ -260,11 +256,11 @@ class LiveSession:
 
 
 def new_session(
-    model: HybridCNNRNN, engine: CNNEngine | None = None, **kwargs: Any
+    model: HybridCNNRNN | Recognizer, engine: str | CNNEngine | None = None, **kwargs: Any
 ) -> LiveSession:  # fmt: skip
-    """A LiveSession for `model` (engine: the model's fast CNN engine when not given)."""
-    model.eval()
-    return LiveSession(model, engine or make_engine(model), **kwargs)
+    """A LiveSession for a Recognizer, or for `model` with `engine` (default: the model's fast CNN engine)."""
+    rec = model if isinstance(model, Recognizer) else Recognizer(model, engine=engine)
+    return LiveSession(rec, **kwargs)
 
 
 def replay(
@@ -276,98 +272,3 @@ def replay(
         u = session.offer(frame, t)
         if u is not None:
             yield u
-
-
-class LatestFrame:
-    """A one-slot mailbox between a camera and a slower worker: put() replaces an unread frame (counted as
-    dropped), get() waits for the newest. The worker never sees a stale backlog."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item: tuple[float, np.ndarray] | None = None
-        self.dropped = 0
-        self.closed = False
-
-    def put(self, frame: np.ndarray, t: float) -> None:
-        with self._cond:
-            if self._item is not None:
-                self.dropped += 1
-            self._item = (t, frame)
-            self._cond.notify()
-
-    def get(self, timeout: float | None = None) -> tuple[float, np.ndarray] | None:
-        """The newest frame (t, frame), or None once closed and empty (or on timeout)."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._item is not None or self.closed, timeout):
-                return None
-            item, self._item = self._item, None
-            return item
-
-    def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-
-
-def measure(
-    model: HybridCNNRNN, frames: list[np.ndarray], engine: CNNEngine | None = None, warmup: int = 3
-) -> dict[str, float]:  # fmt: skip
-    """Per-frame cost of the live path with every frame taken (the most it can process):
-    {"stream_fps", "stream_latency_ms" (median frame -> label), "stream_latency_p90_ms"}."""
-    session = new_session(model, engine)
-    session.clock = DueClock(0.0)  # every frame is due
-    times = []
-    for i, frame in enumerate(frames):
-        u = session.offer(frame, t=i * 1e-3)
-        assert u is not None
-        if i >= warmup:
-            times.append(u.latency_ms)
-    if not times:
-        raise ConfigError(f"need more than {warmup} frames")
-    ms = np.asarray(times)
-    return {
-        "stream_fps": round(float(1000 * len(ms) / ms.sum()), 1),
-        "stream_latency_ms": round(float(np.median(ms)), 1),
-        "stream_latency_p90_ms": round(float(np.percentile(ms, 90)), 1),
-    }
-
-
-def measure_realtime(
-    model: HybridCNNRNN, frames: list[np.ndarray], camera_fps: float = 30.0, engine: CNNEngine | None = None,
-    every_frame: bool = True,
-) -> dict[str, float]:  # fmt: skip
-    """A camera thread offers `frames` at camera_fps into a LatestFrame; a worker runs the live path on the
-    newest. Latency is from a frame's capture to its answer (waiting included); frames replaced while the
-    worker was busy are dropped. every_frame=False: frames taken at the model's pace (as in the app)."""
-    session = new_session(model, engine)
-    if every_frame:
-        session.clock = DueClock(0.0)
-    session.offer(frames[0], t=-1.0)  # warm up outside the clock
-    session.reset()
-    box, lat, t_start = LatestFrame(), [], time.monotonic()
-
-    def camera() -> None:
-        for i, frame in enumerate(frames):
-            time.sleep(max(0.0, t_start + i / camera_fps - time.monotonic()))
-            box.put(frame, time.monotonic())
-        box.close()
-
-    cam = threading.Thread(target=camera, daemon=True)
-    cam.start()
-    while (item := box.get()) is not None:
-        t, frame = item
-        if session.offer(frame, t) is not None:
-            lat.append((time.monotonic() - t) * 1000)
-    cam.join()
-    wall = time.monotonic() - t_start
-    ms = np.asarray(lat or [np.nan])
-    return {
-        "camera_fps": camera_fps,
-        "offered": len(frames),
-        "processed": session.taken,
-        "dropped_busy": box.dropped,  # replaced in the mailbox while the worker was busy
-        "skipped_not_due": session.skipped,  # arrived before the model's pace asked for a frame
-        "processed_fps": round(session.taken / wall, 1),
-        "latency_ms": round(float(np.median(ms)), 1),
-        "latency_p90_ms": round(float(np.percentile(ms, 90)), 1),
-    }

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,8 +30,7 @@ import torch
 from .errors import ConfigError, VideoError
 from .pipeline import Recognizer
 from .stream import DEFAULT_WINDOW_S
-from .transforms import preprocess
-from .video import VideoLimits, iter_frames, open_video, read_clip
+from .video import VideoLimits, claimed_rate, iter_frames, open_video, read_clip
 
 BATCH = 4  # frames per CNN call (the OpenVINO engine's chunk size)
 
@@ -131,11 +129,11 @@ def _probe(path: str, limits: VideoLimits) -> dict[str, Any]:
     """What the container says (size, fps, frame count): a hint for progress and the end time, checked later."""
     cap = open_video(path, limits)
     try:
-        fps, count = cap.get(cv2.CAP_PROP_FPS), cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        fps, count = claimed_rate(cap)
         size = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     finally:
         cap.release()
-    ok = math.isfinite(fps) and 1 <= fps <= 480 and math.isfinite(count) and 0 < count < 50_000_000
+    ok = fps is not None and count is not None
     return {"width": size[0], "height": size[1], "fps": round(fps, 3) if ok else None,
             "claimed_duration_s": round(count / fps, 3) if ok else None}  # fmt: skip
 
@@ -192,8 +190,7 @@ def build_timeline(
         if not pending:
             return
         t0 = time.perf_counter()
-        x = preprocess(np.stack([f for _, f in pending]), m.config)
-        batch = m.pool_frames(rec.engine.frame_maps(x)).float()
+        batch, _ = rec.encode(np.stack([f for _, f in pending]))
         cnn_s += time.perf_counter() - t0
         for (t, _), feat in zip(pending, batch):
             feats.append(feat)

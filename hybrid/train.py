@@ -12,7 +12,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def load_dataset(data: str | Path, recipe: Recipe, cache_dir: str | Path, device
     """Scan the folder and fill the feature cache (one CNN pass per clip and augmentation)."""
     samples = scan_folder(data, recipe.group_pattern, recipe.labels)
     labels = recipe.labels or sorted({s.label for s in samples})
-    encoder = HybridCNNRNN(backbone_pretrained=PACKAGED_IMAGENET, **recipe.model_kwargs(labels))
+    encoder = HybridCNNRNN(recipe.model_config(labels, PACKAGED_IMAGENET))
     cache = FeatureCache(encoder, cache_dir, grid=recipe.grid, device=device, finetune=recipe.finetune)
     augs = augment_variants(recipe.aug_copies, recipe.flip, recipe.crop, recipe.color, seed=recipe.seed)
     ds = Dataset(samples, labels, [labels.index(s.label) for s in samples])
@@ -201,7 +201,7 @@ def _loss(out, y: torch.Tensor, weight: torch.Tensor, recipe: Recipe) -> torch.T
 def new_model(recipe: Recipe, labels: list[str]) -> HybridCNNRNN:
     """A model with ImageNet backbone weights and a freshly initialised head (seeded)."""
     torch.manual_seed(recipe.seed)
-    return HybridCNNRNN(backbone_pretrained=PACKAGED_IMAGENET, **recipe.model_kwargs(labels))
+    return HybridCNNRNN(recipe.model_config(labels, PACKAGED_IMAGENET))
 
 
 def cross_validate(
@@ -301,7 +301,7 @@ def save(model: HybridCNNRNN, out: str | Path, recipe: Recipe, history: list[dic
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
-    (out / "training.json").write_text(json.dumps({"recipe": asdict(recipe), "history": history}, indent=1))
+    (out / "training.json").write_text(json.dumps({"recipe": recipe.to_dict(), "history": history}, indent=1))
     model_card(model, card).save(out / "README.md")
 
 

@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 import torch
 
+from .config import HybridConfig
+
 _INTERP = {
     "bicubic": cv2.INTER_CUBIC,
     "bilinear": cv2.INTER_LINEAR,
@@ -14,11 +16,11 @@ _INTERP = {
 }
 
 
-def resize_frame(frame: np.ndarray, size: tuple[int, int], mode: str = "squash", interpolation: str = "bicubic"):
+def resize_frame(frame: np.ndarray, size: tuple[int, int], mode: str, interpolation: str) -> np.ndarray:
     """RGB uint8 [h,w,3] -> [H,W,3] by squash (stretch), center_crop (fill, cut the rest) or letterbox (pad)."""
     H, W = size
     h, w = frame.shape[:2]
-    flag = _INTERP.get(interpolation, cv2.INTER_CUBIC)
+    flag = _INTERP[interpolation]  # checked by HybridConfig
     if mode == "squash":
         return cv2.resize(frame, (W, H), interpolation=flag)
     scale = max(H / h, W / w) if mode == "center_crop" else min(H / h, W / w)
@@ -41,10 +43,8 @@ def to_tensor(frames: np.ndarray, mean, std) -> torch.Tensor:
     return ((x - m) / s).contiguous(memory_format=torch.channels_last)
 
 
-def preprocess(frames: np.ndarray, cfg: dict) -> torch.Tensor:
-    """RGB uint8 frames [T,h,w,3] -> model input [T,3,H,W] following a model config dict."""
-    size = tuple(cfg["image_size"])
-    resized = np.stack(
-        [resize_frame(f, size, cfg.get("resize_mode", "squash"), cfg.get("interpolation", "bicubic")) for f in frames]
-    )
-    return to_tensor(resized, cfg.get("mean", (0.5,) * 3), cfg.get("std", (0.5,) * 3))
+def preprocess(frames: np.ndarray, cfg: HybridConfig) -> torch.Tensor:
+    """RGB uint8 frames [T,h,w,3] -> model input [T,3,H,W], as the model's config says (size, resize mode,
+    filter, mean/std): the one place these are read."""
+    resized = np.stack([resize_frame(f, cfg.image_size, cfg.resize_mode, cfg.interpolation) for f in frames])
+    return to_tensor(resized, cfg.mean, cfg.std)

@@ -48,10 +48,17 @@ SEEK_MIN_FRAMES = 600  # shorter clips are decoded sequentially (measured faster
 END_PROBE_FRAMES = 8  # the end check lands this many frames before the claimed last frame
 SCAN_MIN_BUDGET = 64  # frames the scan buffer may hold (at least 4 per sample)
 DURATION_SLACK = 1.05  # a clip may run this much over a duration cap (container lengths are rounded)
+KEEP_SIDE = 480  # px: decoded frames are kept with at most this long side (the CNN reads ~224)
+FPS_RANGE = (1.0, 480.0)  # a container's frame rate outside this is not believed (webcam webm says 1000)
+MAX_CLAIMED_FRAMES = 50_000_000  # nor a frame count above this (or negative, as browser recordings say)
 _CODEC_NAMES = {"AV01": "AV1", "av01": "AV1", "hevc": "HEVC", "h264": "H.264", "avc1": "H.264", "VP80": "VP8"}
 # codecs this OpenCV/FFmpeg build decodes: a file of one of these that gives no frame is damaged, not unsupported
 _DECODABLE = {"h264", "avc1", "avc3", "H264", "hevc", "hev1", "hvc1", "HEVC", "mp4v", "FMP4", "XVID", "DIVX", "DX50",
               "MJPG", "VP80", "VP90", "vp09", "theo", "mpg1", "mpg2", "FLV1", "WMV2", "WMV3"}  # fmt: skip
+
+
+# file name endings taken for videos (dataset folders, example folders); what a file *is* comes from its bytes
+VIDEO_EXTS = frozenset({".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv", ".gif", ".wmv"})
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,15 @@ def _quiet_open(path: str) -> cv2.VideoCapture:
         return cv2.VideoCapture(path, cv2.CAP_FFMPEG)
     finally:
         log.setLogLevel(level)
+
+
+def claimed_rate(cap: cv2.VideoCapture) -> tuple[float | None, int | None]:
+    """(fps, frame count) as the container claims them, each None where it is not believable. Without a
+    believable fps the count (duration * fps) means nothing either. A hint: frames are counted as decoded."""
+    fps, count = cap.get(cv2.CAP_PROP_FPS), cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    if not (math.isfinite(fps) and FPS_RANGE[0] <= fps <= FPS_RANGE[1]):
+        return None, None
+    return float(fps), (int(count) if math.isfinite(count) and 0 < count < MAX_CLAIMED_FRAMES else None)
 
 
 def open_video(path: str | os.PathLike, limits: VideoLimits = VideoLimits()) -> cv2.VideoCapture:
@@ -254,11 +270,7 @@ class _Reader:
         self.last_ms = 0.0  # container time of the current frame
         self.ms0: float | None = None  # container time of frame 0
         self.max_s = 0.0  # latest frame time seen, relative to frame 0
-        fps, count = self.cap.get(cv2.CAP_PROP_FPS), self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
-        self.fps = fps if math.isfinite(fps) and 1.0 <= fps <= 480.0 else None
-        # without a believable fps the count (duration * fps) means nothing either
-        ok = self.fps is not None and math.isfinite(count) and 0 < count < 50_000_000
-        self.count = int(count) if ok else None
+        self.fps, self.count = claimed_rate(self.cap)
         self.codec = _fourcc(self.cap)
         with open(path, "rb") as f:  # Matroska/WebM store no frame count: OpenCV's is duration x fps
             self.estimated_count = f.read(4) == container.MATROSKA_MAGIC
@@ -443,7 +455,7 @@ def read_clip(
     num_frames: int,
     *,
     limits: VideoLimits = VideoLimits(),
-    keep_side: int | None = 480,
+    keep_side: int | None = KEEP_SIDE,
 ) -> Clip:
     """Sample `num_frames` frames uniformly over the whole clip (RGB, long side <= keep_side).
 
@@ -538,7 +550,7 @@ def iter_frames(
     fps: float | None = None,
     *,
     limits: VideoLimits = VideoLimits(),
-    keep_side: int | None = 480,
+    keep_side: int | None = KEEP_SIDE,
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Yield (frame index, time in s, RGB frame) about `fps` times a second (None: every frame).
 

@@ -14,7 +14,6 @@ import itertools
 import json
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,7 +36,8 @@ CNN_KEYS = (
 
 def cnn_key(recipe: Recipe) -> str:
     """The settings that decide the cached features: recipes with equal keys share one CNN pass."""
-    return json.dumps({k: getattr(recipe, k) for k in CNN_KEYS}, sort_keys=True, default=list)
+    flat = {**recipe.to_dict()["model"], **recipe.to_dict()}
+    return json.dumps({k: flat[k] for k in CNN_KEYS}, sort_keys=True, default=list)
 
 
 def main() -> None:
@@ -79,7 +79,7 @@ def main() -> None:
             "seconds": report["seconds"],
             "confusion": report["confusion"],
             "folds": report["folds"],
-            "recipe": asdict(recipe),
+            "recipe": recipe.to_dict(),
         }
         print(json.dumps(row), flush=True)
         if args.out:

@@ -64,6 +64,8 @@ class AppServer:
         )
 
     def wait_ready(self, timeout: float = 120) -> AppServer:
+        """Wait until the app answers; one that doesn't in time is stopped (a fixture that fails here has no
+        teardown to stop it, and a stray app would load the tests after it)."""
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
             if self.proc.poll() is not None:
@@ -74,6 +76,7 @@ class AppServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
+        self.stop()
         raise TimeoutError(f"app.py did not answer within {timeout} s:\n{self.log.read_text()[-3000:]}")
 
     def api_info(self) -> dict:

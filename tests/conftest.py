@@ -11,9 +11,30 @@ CHROMIUM = os.environ.get("HYBRID_CHROMIUM", "/usr/bin/chromium")  # Debian's; P
 SHARED_DATA = Path(os.environ.get("HYBRID_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
+_running: list[pytest.Item] = []  # the test being set up, run or torn down (see pytest_runtest_protocol)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _running.append(item)
+    try:
+        return (yield)
+    finally:
+        _running.pop()
+
+
 def shared_data(sub: str = "") -> Path:
     """A folder of ../shared/data, or skip the test with the reason; where HYBRID_REQUIRE_DATA=1 (CI) a missing
-    folder fails the test instead, so a run without the real data can't pass by skipping."""
+    folder fails the test instead, so a run without the real data can't pass by skipping.
+
+    Only a test marked `data` (@pytest.mark.data, or a module's pytestmark) may ask: any other fails here,
+    before anything is read, so `pytest -m "not data"` never touches ../shared/data and a new test that
+    forgets the marker fails at once instead of drifting out of that selection."""
+    item = _running[-1] if _running else None
+    if item is None:
+        pytest.fail("shared_data() is for tests and their fixtures, not for module level (it checks the data marker)")
+    if item.get_closest_marker("data") is None:
+        pytest.fail(f"{item.nodeid} reads ../shared/data: mark it @pytest.mark.data (or the module's pytestmark)")
     path = SHARED_DATA / sub
     if not path.exists():
         if os.environ.get("HYBRID_REQUIRE_DATA") == "1":
@@ -58,16 +79,20 @@ def index_clip_path(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def app_env(tiny_model_dir, tmp_path, monkeypatch):
-    """hybrid.app_logic with the tiny model as the only bundled model; its model cache emptied around each test."""
-    from hybrid import app_logic as logic
+def app_ctx(tiny_model_dir, tmp_path, monkeypatch):
+    """A fresh AppContext (hybrid/app) whose only model is the tiny one; engines cached under tmp_path."""
+    from hybrid.app.context import AppContext
+    from hybrid.app.settings import AppSettings
 
     monkeypatch.setenv("HYBRID_MODEL", str(tiny_model_dir))
     monkeypatch.setenv("HYBRID_CACHE", str(tmp_path / "engine-cache"))
-    monkeypatch.setattr(logic, "MODELS_DIR", tmp_path / "no-models")
-    logic.MODELS.clear()
-    yield tiny_model_dir.resolve().name
-    logic.MODELS.clear()
+    return AppContext.create(AppSettings(model=str(tiny_model_dir), models_dir=tmp_path / "no-models"))
+
+
+@pytest.fixture
+def app_env(app_ctx) -> str:
+    """The picker name of app_ctx's model."""
+    return Path(app_ctx.settings.model).resolve().name
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +109,16 @@ def browser():
     yield b
     b.close()
     pw.stop()
+
+
+@pytest.fixture(autouse=True)
+def _own_browser_contexts(request):
+    """A browser test's contexts (its tabs) are closed when it ends, passed or failed: a page it left open, a
+    webcam still streaming, can't load the app or the machine in the next test. `browser` is per module."""
+    b = request.getfixturevalue("browser") if "browser" in request.fixturenames else None
+    yield
+    for ctx in b.contexts if b is not None else []:
+        ctx.close()
 
 
 @pytest.fixture

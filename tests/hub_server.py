@@ -456,7 +456,7 @@ def _run(req: dict[str, Any]) -> dict[str, Any]:
     try:
         if req["cmd"] == "load":
             model = hub.load_model(req["ref"], **req.get("kwargs", {}))
-            out |= {"labels": model.labels, "digest": state_digest(model), "config": model.config}
+            out |= {"labels": model.labels, "digest": state_digest(model), "config": model.config.to_dict()}
         elif req["cmd"] == "card":
             out["text"] = hub.read_card(req["ref"])
         elif req["cmd"] == "push":

@@ -1,4 +1,4 @@
-"""The Gradio app without a browser: figures (viz), handlers (app_logic, app.predict), and `python app.py`
+"""The Gradio app without a browser: figures (viz), handlers (hybrid/app, app.Handlers), and `python app.py`
 driven by gradio_client (a synthetic clip, a real one from ../shared/data, Hub repo ids, bad input, limits,
 paths the API must not read, and no files left behind after a stop)."""
 
@@ -22,7 +22,14 @@ from conftest import call_raw, shared_data
 from synth import ffmpeg_write, index_clip, index_frame
 
 from hybrid import ModelError, viz
-from hybrid import app_logic as logic
+from hybrid.app import card, clip, models, preview
+from hybrid.app.context import AppContext
+from hybrid.app.errors import AppError, failure_markdown
+from hybrid.app.recent import Previews
+from hybrid.app.settings import AppSettings
+from hybrid.pipeline import Recognizer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 LABELS = ["alpha", "beta", "gamma"]
 
@@ -117,10 +124,10 @@ def test_feature_figure_handles_short_and_long_clips():
         assert _png(fig)[:4] == b"\x89PNG"
 
 
-# --- app_logic --------------------------------------------------------------------------------------
+# --- hybrid/app -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("good", ["owner/name", "gpt2", "Org-1/model_v2.1", " owner/name "])
 def test_repo_ids_that_are_accepted(good):
-    assert logic.validate_repo_id(good) == good.strip()
+    assert models.validate_repo_id(good) == good.strip()
 
 
 @pytest.mark.parametrize(
@@ -142,62 +149,66 @@ def test_repo_ids_that_are_accepted(good):
     ],
 )
 def test_repo_ids_that_are_refused(bad):
-    with pytest.raises(logic.AppError, match="not a Hugging Face repo id"):
-        logic.validate_repo_id(bad)
+    with pytest.raises(AppError, match="not a Hugging Face repo id"):
+        models.validate_repo_id(bad)
 
 
 def test_a_repo_id_that_names_a_local_folder_is_refused(tmp_path, monkeypatch):
     (tmp_path / "owner" / "name").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(logic.AppError, match="local path"):
-        logic.validate_repo_id("owner/name")
+    with pytest.raises(AppError, match="local path"):
+        models.validate_repo_id("owner/name")
 
 
-def test_models_offered_and_resolved(app_env, tiny_model_dir):
-    assert logic.bundled_models() == {app_env: tiny_model_dir.resolve()}
-    assert logic.default_choice() == app_env
-    assert logic.resolve_model(app_env, "") == (f"dir:{tiny_model_dir.resolve()}", str(tiny_model_dir.resolve()))
-    assert logic.resolve_model(app_env, "owner/name") == ("hub:owner/name", "owner/name")  # typed id wins
-    with pytest.raises(logic.AppError, match="not one of the bundled models"):
-        logic.resolve_model("../../etc", "")
+def test_models_offered_and_resolved(app_ctx, app_env, tiny_model_dir):
+    assert models.bundled_models(app_ctx.settings) == {app_env: tiny_model_dir.resolve()}
+    assert models.default_choice(app_ctx.settings) == app_env
+    assert models.resolve_model(app_ctx.settings, app_env, "") == (
+        f"dir:{tiny_model_dir.resolve()}",
+        str(tiny_model_dir.resolve()),
+    )
+    assert models.resolve_model(app_ctx.settings, app_env, "owner/name") == (
+        "hub:owner/name",
+        "owner/name",
+    )  # typed id wins
+    with pytest.raises(AppError, match="not one of the bundled models"):
+        models.resolve_model(app_ctx.settings, "../../etc", "")
 
 
-def test_the_idle_model_tip_names_a_bundled_model_or_nothing(app_env, monkeypatch):
-    assert logic.idle_model_tip() == ""  # only the tiny model here
-    monkeypatch.setattr(logic, "MODELS_DIR", logic.ROOT / "assets" / "models")
-    tip = logic.idle_model_tip()
-    assert logic.IDLE_MODEL in tip and "no_interaction" in tip
-    labels = json.loads((logic.bundled_models()[logic.IDLE_MODEL] / "config.json").read_text())["labels"]
+def test_the_idle_model_tip_names_a_bundled_model_or_nothing(app_ctx):
+    assert models.idle_model_tip(app_ctx.settings) == ""  # only the tiny model here
+    bundled = AppSettings(models_dir=ROOT / "assets" / "models")
+    tip = models.idle_model_tip(bundled)
+    assert models.IDLE_MODEL in tip and "no_interaction" in tip
+    labels = json.loads((models.bundled_models(bundled)[models.IDLE_MODEL] / "config.json").read_text())["labels"]
     assert "no_interaction" in labels and len(labels) == 7
 
 
 def test_without_any_model_the_app_still_builds_and_says_why(tmp_path, monkeypatch):
     import app
 
-    monkeypatch.delenv("HYBRID_MODEL", raising=False)
-    monkeypatch.setattr(logic, "MODELS_DIR", tmp_path / "no-models")
-
     def no_default():
-        raise logic.ModelError("no bundled model")
+        raise ModelError("no bundled model")
 
-    monkeypatch.setattr(logic, "default_model_dir", no_default)
-    assert logic.bundled_models() == {} and logic.default_choice() is None
-    assert "/predict" in app.build_demo().get_api_info()["named_endpoints"]
-    with pytest.raises(logic.AppError, match="type a Hub repo id"):
-        logic.resolve_model(None, "")
-    monkeypatch.setenv("HYBRID_MODEL", "owner/name")  # a repo id, not a folder: it goes in the repo box
-    assert logic.default_repo_id() == "owner/name" and logic.bundled_models() == {}
+    monkeypatch.setattr(models, "default_model_dir", no_default)
+    none = AppSettings(models_dir=tmp_path / "no-models")
+    assert models.bundled_models(none) == {} and models.default_choice(none) is None
+    assert "/predict" in app.build_demo(AppContext.create(none)).get_api_info()["named_endpoints"]
+    with pytest.raises(AppError, match="type a Hub repo id"):
+        models.resolve_model(none, None, "")
+    repo = AppSettings(model="owner/name", models_dir=tmp_path / "no-models")  # a repo id, not a folder:
+    assert models.default_repo_id(repo) == "owner/name" and models.bundled_models(repo) == {}  # the repo box
 
 
 def test_captions_show_the_belief_when_the_backbone_no_longer_names_imagenet_concepts(
-    app_env, tiny_model_dir, index_clip_path, tmp_path, monkeypatch
+    tiny_model_dir, index_clip_path, tmp_path
 ):
     tuned = tmp_path / "tuned"
     shutil.copytree(tiny_model_dir, tuned)
     config = json.loads((tuned / "config.json").read_text())
     (tuned / "config.json").write_text(json.dumps({**config, "imagenet_concepts": False}))
-    monkeypatch.setenv("HYBRID_MODEL", str(tuned))
-    out = logic.classify(str(index_clip_path), tuned.name, "", logic.OVERLAY_GRADCAM)
+    ctx = AppContext.create(AppSettings(model=str(tuned), models_dir=tmp_path / "no-models"))
+    out = clip.classify(ctx, str(index_clip_path), tuned.name, "", clip.OVERLAY_GRADCAM)
     steps = out.details["step_probs"]
     for (_, caption), probs in zip(out.gallery, steps):
         k = int(np.argmax(probs))
@@ -205,8 +216,8 @@ def test_captions_show_the_belief_when_the_backbone_no_longer_names_imagenet_con
     assert "concepts" not in out.details or not out.details["concepts"]
 
 
-def test_classify_returns_everything_the_page_shows(app_env, index_clip_path):
-    out = logic.classify(str(index_clip_path), app_env, "", logic.OVERLAY_GRADCAM)
+def test_classify_returns_everything_the_page_shows(app_ctx, app_env, index_clip_path):
+    out = clip.classify(app_ctx, str(index_clip_path), app_env, "", clip.OVERLAY_GRADCAM)
     assert set(out.label) == set(LABELS) and abs(sum(out.label.values()) - 1) < 1e-4  # 3 classes: top-5 = all
     answer = max(out.label, key=out.label.get)
     assert out.verdict.startswith(f"## {answer} — ")
@@ -225,22 +236,13 @@ def test_classify_returns_everything_the_page_shows(app_env, index_clip_path):
     assert out.features.axes and out.belief.axes
 
 
-def test_overlays_switch_without_rerunning_the_model(app_env, index_clip_path, monkeypatch):
+def test_overlays_switch_without_rerunning_the_model(app_ctx, app_env, index_clip_path, monkeypatch):
     path = str(index_clip_path)
-    cam = logic.classify(path, app_env, "", logic.OVERLAY_GRADCAM).gallery
-    monkeypatch.setattr(logic.Recognizer, "predict_clip", lambda *a, **k: pytest.fail("model re-run"))
-    act = logic.redraw(path, app_env, "", logic.OVERLAY_ACTIVATION)
+    cam = clip.classify(app_ctx, path, app_env, "", clip.OVERLAY_GRADCAM).gallery
+    monkeypatch.setattr(Recognizer, "predict_clip", lambda *a, **k: pytest.fail("model re-run"))
+    act = clip.redraw(app_ctx, path, app_env, "", clip.OVERLAY_ACTIVATION)
     assert len(act) == len(cam) and any(not np.array_equal(a[0], c[0]) for a, c in zip(act, cam))
-    assert logic.redraw(None, app_env, "", logic.OVERLAY_ACTIVATION) is None
-
-
-def test_grad_cam_is_normalised_per_clip_and_depends_on_the_class(app_env, index_clip_path):
-    rec, _ = logic.MODELS.get(*logic.resolve_model(app_env, ""))
-    pred = rec.predict_clip(logic.read_clip(index_clip_path, 4), explain=True)
-    cams = [logic.grad_cam(rec.model, pred.fmap, k) for k in range(3)]
-    for cam in cams:
-        assert cam.shape == pred.heatmaps.shape and cam.min() >= 0 and np.isclose(cam.max(), 1.0)
-    assert not np.allclose(cams[0], cams[1])
+    assert clip.redraw(app_ctx, None, app_env, "", clip.OVERLAY_ACTIVATION) is None
 
 
 def _audio_only(path: Path) -> Path:
@@ -249,7 +251,7 @@ def _audio_only(path: Path) -> Path:
     return path
 
 
-def test_bad_input_gets_a_clear_message(app_env, tmp_path, index_clip_path):
+def test_bad_input_gets_a_clear_message(app_ctx, app_env, tmp_path, index_clip_path):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     text = tmp_path / "notes.mp4"
@@ -265,18 +267,18 @@ def test_bad_input_gets_a_clear_message(app_env, tmp_path, index_clip_path):
         str(tmp_path / "missing.mp4"): "no such file|not found",
     }
     for path, words in cases.items():
-        with pytest.raises(logic.AppError) as err:
-            logic.classify(path, app_env, "", session="tab-1")
+        with pytest.raises(AppError) as err:
+            clip.classify(app_ctx, path, app_env, "", session="tab-1")
         assert re.search(words, err.value.message, re.I), (path, err.value.message)
         assert Path(path or "x").name in err.value.message or path is None  # names the file it means
         assert err.value.title in ("No video", "Can't use this video", "Can't read this video")
-        assert logic.FAILURES.pop("tab-2") is None  # another session sees nothing of it
-        shown = logic.failure_markdown(logic.FAILURES.pop("tab-1"))
+        assert app_ctx.failures.pop("tab-2") is None  # another session sees nothing of it
+        shown = failure_markdown(app_ctx.failures.pop("tab-1"), app_ctx.settings)
         assert shown.startswith(f"#### {err.value.title}\n{err.value.message}")
         assert "MP4 (H.264)" in shown or path is None
 
 
-def test_a_remembered_failure_keeps_nothing_of_the_failed_run_alive(app_env, index_clip_path, monkeypatch):
+def test_a_remembered_failure_keeps_nothing_of_the_failed_run_alive(app_ctx, app_env, index_clip_path, monkeypatch):
     """The answer panel's memory of a failure holds words only: the half-built model in the failing frames
     is freed once the request is over (it used to stay referenced through the stored exception's traceback)."""
     import gc
@@ -293,63 +295,65 @@ def test_a_remembered_failure_keeps_nothing_of_the_failed_run_alive(app_env, ind
         try:
             raise ModelError("weights refused")
         except ModelError as e:
-            raise logic.AppError("Can't load this model", str(e)) from e
+            raise AppError("Can't load this model", str(e)) from e
 
-    monkeypatch.setattr(logic, "run_model", failing_run)
-    with pytest.raises(logic.AppError):
-        logic.classify(str(index_clip_path), app_env, "", session="s1")
+    monkeypatch.setattr(clip, "run_model", failing_run)
+    with pytest.raises(AppError):
+        clip.classify(app_ctx, str(index_clip_path), app_env, "", session="s1")
     gc.collect()
     assert refs and refs[0]() is None
-    assert logic.failure_markdown(logic.FAILURES.pop("s1")).startswith("#### Can't load this model\nweights refused")
+    assert failure_markdown(app_ctx.failures.pop("s1"), app_ctx.settings).startswith(
+        "#### Can't load this model\nweights refused"
+    )
 
 
-def test_av1_is_either_decoded_or_refused_clearly(app_env, tmp_path):
-    clip = index_clip(tmp_path / "av1.mp4", 20, size=(64, 48), codec="libaom-av1", extra=["-cpu-used", "8"])
+def test_av1_is_either_decoded_or_refused_clearly(app_ctx, app_env, tmp_path):
+    av1 = index_clip(tmp_path / "av1.mp4", 20, size=(64, 48), codec="libaom-av1", extra=["-cpu-used", "8"])
     try:
-        out = logic.classify(str(clip), app_env, "")
-    except logic.AppError as e:
+        out = clip.classify(app_ctx, str(av1), app_env, "")
+    except AppError as e:
         assert "AV1" in e.message and "Re-encode" in e.message
     else:
         assert len(out.gallery) == 4
 
 
-def test_unexpected_failures_are_reported_not_raised_raw(app_env, index_clip_path, monkeypatch):
+def test_unexpected_failures_are_reported_not_raised_raw(app_ctx, app_env, index_clip_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(logic, "run_model", boom)
-    with pytest.raises(logic.AppError, match="RuntimeError: disk on fire"):
-        logic.classify(str(index_clip_path), app_env, "")
+    monkeypatch.setattr(clip, "run_model", boom)
+    with pytest.raises(AppError, match="RuntimeError: disk on fire"):
+        clip.classify(app_ctx, str(index_clip_path), app_env, "")
 
 
-def test_unknown_hub_model_is_a_clear_error_offline(app_env, index_clip_path, monkeypatch):
+def test_unknown_hub_model_is_a_clear_error_offline(app_ctx, app_env, index_clip_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
-    with pytest.raises(logic.AppError) as err:
-        logic.classify(str(index_clip_path), app_env, "someone/not-cached-here")
+    with pytest.raises(AppError) as err:
+        clip.classify(app_ctx, str(index_clip_path), app_env, "someone/not-cached-here")
     assert err.value.title == "Can't load this model" and "someone/not-cached-here" in err.value.message
 
 
-def test_browser_preview_only_for_files_browsers_cannot_play(tmp_path):
+def test_browser_preview_only_for_files_browsers_cannot_play(app_ctx, tmp_path):
     avi = index_clip(tmp_path / "clip.avi", 30, size=(161, 120), codec="mpeg4")  # odd width on purpose
-    preview = logic.browser_preview(str(avi))
-    assert preview and preview.endswith("clip.preview.mp4") and Path(preview).parent == avi.parent
-    assert logic.video_codec(preview) == "h264"
-    assert logic.original_of(preview) == str(avi.resolve())  # the model keeps reading the original
+    copy = preview.browser_preview(app_ctx, str(avi))
+    assert copy and copy.endswith("clip.preview.mp4") and Path(copy).parent == avi.parent
+    assert preview.video_codec(copy) == "h264"
+    assert app_ctx.previews.original_of(copy) == str(avi.resolve())  # the model keeps reading the original
     mp4 = index_clip(tmp_path / "clip.mp4", 10, size=(64, 48))
-    assert logic.browser_preview(str(mp4)) is None
-    assert logic.browser_preview(str(tmp_path / "none.avi")) is None
+    assert preview.browser_preview(app_ctx, str(mp4)) is None
+    assert preview.browser_preview(app_ctx, str(tmp_path / "none.avi")) is None
 
 
 def test_the_preview_table_stays_bounded():
-    previews = logic.Previews(size=3)
+    previews = Previews(size=3)
     for i in range(10):
         previews.put(f"/tmp/p{i}.preview.mp4", f"/tmp/p{i}.avi")
     assert previews.get("/tmp/p0.preview.mp4") is None and previews.get("/tmp/p9.preview.mp4") == "/tmp/p9.avi"
     assert len(previews._items) == 3
 
 
-def test_browser_preview_never_follows_a_playlist(tmp_path):
+def test_browser_preview_never_follows_a_playlist(app_ctx, tmp_path):
     """The preview transcode (an ffmpeg command) reads the upload only: a playlist naming a server-side clip,
     whatever its extension, gets no preview (and the ffmpeg command itself is held to local files and the
     allow-listed demuxers, see hybrid/container.py)."""
@@ -357,57 +361,58 @@ def test_browser_preview_never_follows_a_playlist(tmp_path):
     for name in ("upload.m3u8", "upload.avi"):
         fake = tmp_path / name
         fake.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{secret}\n#EXT-X-ENDLIST\n")
-        assert logic.video_codec(str(fake)) is None and logic.browser_preview(str(fake)) is None
+        assert preview.video_codec(str(fake)) is None and preview.browser_preview(app_ctx, str(fake)) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["server-side.avi", "upload.avi", "upload.m3u8"]
 
 
-def test_model_card_lists_classes_and_the_card(app_env, tmp_path, tiny_model_dir, monkeypatch):
-    card = logic.model_card(app_env, "")
-    assert "**Knows 3 actions:** `alpha` · `beta` · `gamma`" in card
-    assert "4 frames" in card and "96×64 px" in card
-    assert "## Model" in card and "library_name" not in card  # the card body, without its YAML header
+def test_model_card_lists_classes_and_the_card(app_ctx, app_env, tmp_path, tiny_model_dir):
+    text = card.model_card(app_ctx, app_env, "")
+    assert "**Knows 3 actions:** `alpha` · `beta` · `gamma`" in text
+    assert "4 frames" in text and "96×64 px" in text
+    assert "## Model" in text and "library_name" not in text  # the card body, without its YAML header
     bare = tmp_path / "bare"
     shutil.copytree(tiny_model_dir, bare)
     (bare / "README.md").unlink()
-    monkeypatch.setenv("HYBRID_MODEL", str(bare))
-    assert "This model has no card" in logic.model_card("bare", "")
+    ctx = AppContext.create(AppSettings(model=str(bare), models_dir=tmp_path / "no-models"))
+    assert "This model has no card" in card.model_card(ctx, "bare", "")
 
 
-def test_example_videos_come_from_assets_and_the_given_folder(tmp_path):
+def test_example_videos_come_from_assets_and_the_given_folder(app_ctx, tmp_path):
     (tmp_path / "b.mp4").write_bytes(b"x")
     (tmp_path / "a.avi").write_bytes(b"x")
     (tmp_path / "notes.txt").write_text("x")
-    found = logic.example_videos(tmp_path)
+    found = preview.example_videos(app_ctx.settings, tmp_path)
     ours = [p for p in found if p.parent == tmp_path.resolve()]
     assert [p.name for p in ours] == ["a.avi", "b.mp4"]
 
 
 # --- app.py handlers and the Blocks contract ----------------------------------------------------------
-def test_predict_handler_maps_errors_to_gr_error(app_env, index_clip_path):
+def test_predict_handler_maps_errors_to_gr_error(app_ctx, app_env, index_clip_path):
     import gradio as gr
 
     import app
 
+    ui, quiet = app.Handlers(app_ctx), lambda *a, **k: None
     with pytest.raises(gr.Error) as err:
-        app.predict(None, app_env, "", logic.OVERLAY_GRADCAM, progress=lambda *a, **k: None)
+        ui.predict(None, app_env, "", clip.OVERLAY_GRADCAM, progress=quiet)
     assert err.value.title == "No video" and "Drop a video file" in err.value.message
     with pytest.raises(gr.Error, match="not a Hugging Face repo id"):
-        app.predict(str(index_clip_path), app_env, "/etc", logic.OVERLAY_GRADCAM, progress=lambda *a, **k: None)
-    out = app.predict(str(index_clip_path), app_env, "", logic.OVERLAY_GRADCAM, progress=lambda *a, **k: None)
+        ui.predict(str(index_clip_path), app_env, "/etc", clip.OVERLAY_GRADCAM, progress=quiet)
+    out = ui.predict(str(index_clip_path), app_env, "", clip.OVERLAY_GRADCAM, progress=quiet)
     assert len(out) == 7 and out[0].startswith("## ")
 
 
-def test_blocks_expose_predict_with_the_video_first(app_env):
+def test_blocks_expose_predict_with_the_video_first(app_ctx, app_env):
     import app
 
-    demo = app.build_demo()
+    demo = app.build_demo(app_ctx)
     info = demo.get_api_info()
     params = info["named_endpoints"]["/predict"]["parameters"]
     assert params[0]["component"] == "Video"
     assert [p["component"] for p in params[1:]] == ["Dropdown", "Textbox", "Radio"]
     assert set(info["named_endpoints"]) == {"/predict"}  # helpers (card, redraw, preview) are private
-    kw = app.launch_kwargs()
-    assert kw["max_file_size"] == logic.LIMITS.max_bytes and kw["allowed_paths"] == []
+    kw = app.launch_kwargs(app_ctx)
+    assert kw["max_file_size"] == app_ctx.settings.limits.max_bytes and kw["allowed_paths"] == []
 
 
 # --- python app.py + gradio_client ------------------------------------------------------------------
@@ -421,7 +426,7 @@ def client(server, tmp_path_factory):
 def _predict(client, path, model: str, repo_id: str = ""):
     from gradio_client import handle_file
 
-    return client.predict(handle_file(str(path)), model, repo_id, logic.OVERLAY_GRADCAM, api_name="/predict")
+    return client.predict(handle_file(str(path)), model, repo_id, clip.OVERLAY_GRADCAM, api_name="/predict")
 
 
 def test_api_predict_on_a_synthetic_clip(client, model_name, index_clip_path):
@@ -434,6 +439,7 @@ def test_api_predict_on_a_synthetic_clip(client, model_name, index_clip_path):
     assert "CNN" in timings and details["frames"] == 4 and details["label"] == label["label"]
 
 
+@pytest.mark.data
 def test_api_predict_on_a_real_clip(client, model_name):
     clip = shared_data("demo-clips") / "demo.mp4"
     *_, details = _predict(client, clip, model_name)
@@ -478,10 +484,10 @@ def test_api_bad_input_and_limits_then_keeps_serving(client, server, model_name,
 def test_api_never_reads_a_path_the_caller_names(server, model_name, index_clip_path):
     stream = call_raw(
         server,
-        [{"path": str(index_clip_path), "meta": {"_type": "gradio.FileData"}}, model_name, "", logic.OVERLAY_GRADCAM],
+        [{"path": str(index_clip_path), "meta": {"_type": "gradio.FileData"}}, model_name, "", clip.OVERLAY_GRADCAM],
     )
     assert "event: error" in stream and "complete" not in stream
-    stream = call_raw(server, [None, model_name, "/etc", logic.OVERLAY_GRADCAM])
+    stream = call_raw(server, [None, model_name, "/etc", clip.OVERLAY_GRADCAM])
     assert "event: error" in stream
 
 
@@ -536,14 +542,21 @@ def test_readme_gradio_client_snippet_works(server, tmp_path, index_clip_path, m
     assert scope["top5"]["label"] in LABELS and scope["result"]["frames"] == 4
 
 
-def test_a_stop_leaves_nothing_in_the_temp_folders(server, client, model_name, tmp_path):
-    """Runs last in this module: it stops the module's server (SIGTERM) and looks at what is left."""
-    avi = index_clip(tmp_path / "clip.avi", 40, codec="mpeg4")
-    _predict(client, avi, model_name)
-    assert server.files_left()  # uploads and frames are there while it serves
-    t0 = time.monotonic()
-    server.stop()
-    assert time.monotonic() - t0 < 20
+def test_a_stop_leaves_nothing_in_the_temp_folders(tiny_model_dir, model_name, tmp_path):
+    """A server of its own, stopped (SIGTERM) after a clip: what is left of its files."""
+    from app_server import AppServer
+    from gradio_client import Client
+
+    server = AppServer(tmp_path / "app", tiny_model_dir).wait_ready()
+    try:
+        client = Client(server.url, verbose=False, download_files=str(tmp_path / "downloads"))
+        _predict(client, index_clip(tmp_path / "clip.avi", 40, codec="mpeg4"), model_name)
+        assert server.files_left()  # uploads and frames are there while it serves
+        t0 = time.monotonic()
+        server.stop()
+        assert time.monotonic() - t0 < 20
+    finally:
+        server.stop()
     assert server.files_left() == []
     assert not list(server.temp.glob("*"))  # nor the per-file folders Gradio made
     assert not [p for p in (server.root / "tmp").rglob("*") if p.is_file()]  # nor anywhere else in TMPDIR

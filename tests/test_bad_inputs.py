@@ -260,12 +260,13 @@ APP_BAD = [n for n, (lim, _) in BAD.items() if lim == VideoLimits() and n != "hu
 
 
 @pytest.mark.parametrize("name", APP_BAD)
-def test_the_app_refuses_with_the_same_words(corpus, app_env, name):
-    from hybrid import app_logic as logic
+def test_the_app_refuses_with_the_same_words(app_ctx, corpus, app_env, name):
+    from hybrid.app import clip
+    from hybrid.app.errors import AppError
 
     path, _, msg = bad_case(corpus, name)
-    with pytest.raises(logic.AppError) as e:
-        logic.classify(str(path), app_env, "")
+    with pytest.raises(AppError) as e:
+        clip.classify(app_ctx, str(path), app_env, "")
     assert msg in e.value.message and e.value.title in ("Can't use this video", "Can't read this video")
 
 

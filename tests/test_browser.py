@@ -171,6 +171,7 @@ def test_phone_width(browser, server, tmp_path, shots):
     page.close()
 
 
+@pytest.mark.data
 def test_a_real_clip(browser, server, tmp_path):
     clip = shared_data("ut-interaction") / "set1" / "hugging"
     path = sorted(clip.glob("*.avi"))[0]

@@ -7,9 +7,14 @@ import functools
 import pytest
 from conftest import shared_data
 
-from hybrid.app_logic import IDLE_MODEL, MODELS_DIR
+from hybrid.app.models import IDLE_MODEL
+from hybrid.app.settings import bundled_models_dir
 from hybrid.hub import DEFAULT_MODEL, load_model
 from hybrid.pipeline import Recognizer
+
+MODELS_DIR = bundled_models_dir()
+
+pytestmark = pytest.mark.data
 
 
 @functools.cache

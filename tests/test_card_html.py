@@ -169,14 +169,14 @@ def test_the_rendered_cards_have_no_active_html():
     assert "&lt;form action=x&gt;" in code and "<code>&lt;input&gt;</code>" in code
 
 
-def test_the_model_card_tab_shows_a_hostile_card_without_its_active_html(
-    app_env, tiny_model_dir, tmp_path, monkeypatch
-):
+def test_the_model_card_tab_shows_a_hostile_card_without_its_active_html(tiny_model_dir, tmp_path):
     """The app's Model card tab, on a model folder whose README.md is hostile: what it returns to gr.Markdown keeps
     the card's words and tables, and none of its forms, inputs, scripts or javascript: links."""
     import shutil
 
-    from hybrid import app_logic as logic
+    from hybrid.app import card
+    from hybrid.app.context import AppContext
+    from hybrid.app.settings import AppSettings
 
     folder = tmp_path / "hostile-card"
     shutil.copytree(tiny_model_dir, folder)
@@ -186,9 +186,8 @@ def test_the_model_card_tab_shows_a_hostile_card_without_its_active_html(
         '<script>alert(1)</script><iframe src="http://evil.example/"></iframe>\n'
         "[click](javascript:alert(1)) <img src=x onerror=alert(1)>\n"
     )
-    monkeypatch.setenv("HYBRID_MODEL", str(folder))
-    logic.MODELS.clear()
-    shown = logic.model_card(folder.name, "")
+    ctx = AppContext.create(AppSettings(model=str(folder), models_dir=tmp_path / "no-models"))
+    shown = card.model_card(ctx, folder.name, "")
     assert "| accuracy | 0.9 |" in shown and "# A card" in shown and "Knows 3 actions" in shown
     low = shown.lower()
     for bad in ("<form", "<input", "<button", "<script", "<iframe", "javascript:", "onerror"):

@@ -59,7 +59,7 @@ def test_a_config_value_of_the_wrong_type_is_refused_before_anything_is_built(
     tmp_path, tiny_model_dir, changes, phrase, monkeypatch
 ):
     built = []
-    monkeypatch.setattr(HybridCNNRNN, "from_config", classmethod(lambda cls, cfg: built.append(cfg)))
+    monkeypatch.setattr(HybridCNNRNN, "__init__", lambda self, *a, **k: built.append(a))
     folder = _folder(tmp_path, tiny_model_dir, **changes)
     with pytest.raises(ModelError, match="config.json") as e:
         hub.load_model(folder)

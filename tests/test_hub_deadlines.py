@@ -21,7 +21,9 @@ import pytest
 from hub_server import TRICKLE_S, FakeHub, HubWorker
 
 from hybrid import ModelError
-from hybrid import app_logic as logic
+from hybrid.app import clip
+from hybrid.app.errors import AppError
+from hybrid.app.models import ModelCache
 
 DEADLINE_S = 4  # HYBRID_HUB_TIMEOUT_S in the workers
 SLACK_S = 3  # start-up, the last trickled byte, a slow shared CPU
@@ -215,7 +217,7 @@ def test_bad_deadline_settings_are_a_clear_error(fake_hub, hf_home, tmp_path):
         answer = w.call("load", ref="acme/fine")
     finally:
         w.close()
-    assert answer.get("error") == "ModelError" and "HYBRID_HUB_TIMEOUT_S" in answer["message"], answer
+    assert answer.get("error") == "ConfigError" and "HYBRID_HUB_TIMEOUT_S" in answer["message"], answer
 
 
 def ok_load(worker: Worker, repo_id: str) -> bool:
@@ -233,26 +235,25 @@ class FakeModel:
 
 
 @pytest.fixture
-def loads(monkeypatch):
-    """The cache's loader replaced: `loads.plan[ref]` is a callable run inside the load (wait, raise...)."""
+def loads():
+    """A loader for the cache: `loads.plan[ref]` is a callable run inside the load (wait, raise...)."""
 
     class Loads:
         calls: list[str] = []
         plan: dict = {}
 
-    def from_pretrained(ref, **kw):
-        Loads.calls.append(ref)
-        model = FakeModel(ref)
-        Loads.plan.get(ref, lambda m: None)(model)
-        return model
+        @staticmethod
+        def load(ref: str) -> FakeModel:
+            Loads.calls.append(ref)
+            model = FakeModel(ref)
+            Loads.plan.get(ref, lambda m: None)(model)
+            return model
 
-    monkeypatch.setattr(logic.HybridCNNRNN, "from_pretrained", staticmethod(from_pretrained))
-    monkeypatch.setattr(logic, "Recognizer", lambda model, limits=None: model)
     return Loads
 
 
 def test_a_slow_load_blocks_neither_cached_models_nor_a_second_request_for_it(loads):
-    cache = logic.ModelCache()
+    cache = ModelCache(loads.load)
     b, _ = cache.get("B", "B")
     started, gate = threading.Event(), threading.Event()
     loads.plan["A"] = lambda model: (started.set(), gate.wait(5))
@@ -274,7 +275,7 @@ def test_a_slow_load_blocks_neither_cached_models_nor_a_second_request_for_it(lo
 
 
 def test_a_failed_load_is_not_kept_and_the_next_request_tries_again(loads):
-    cache = logic.ModelCache()
+    cache = ModelCache(loads.load)
     refs: list[weakref.ref] = []
 
     def fail_once(model: FakeModel) -> None:
@@ -283,7 +284,7 @@ def test_a_failed_load_is_not_kept_and_the_next_request_tries_again(loads):
             raise ModelError("config.json of acme/flaky is malformed")  # the half-built model is in this frame
 
     loads.plan["acme/flaky"] = fail_once
-    with pytest.raises(logic.AppError, match="malformed") as info:
+    with pytest.raises(AppError, match="malformed") as info:
         cache.get("hub:acme/flaky", "acme/flaky")
     assert info.value.title == "Can't load this model"
     gc.collect()
@@ -293,7 +294,7 @@ def test_a_failed_load_is_not_kept_and_the_next_request_tries_again(loads):
 
 
 def test_waiters_get_the_failure_of_the_load_they_shared(loads):
-    cache = logic.ModelCache()
+    cache = ModelCache(loads.load)
     started, gate = threading.Event(), threading.Event()
 
     def fail(model: FakeModel) -> None:
@@ -307,7 +308,7 @@ def test_waiters_get_the_failure_of_the_load_they_shared(loads):
     def get() -> None:
         try:
             cache.get("hub:acme/gone", "acme/gone")
-        except logic.AppError as e:
+        except AppError as e:
             errors.append(e.message)
 
     threads = [threading.Thread(target=get) for _ in range(3)]
@@ -342,7 +343,7 @@ def test_a_trickling_hub_repo_does_not_hold_up_other_users(slow_hub_server, mode
     from gradio_client.exceptions import AppError
     from synth import index_clip
 
-    url, overlay = slow_hub_server.url, logic.OVERLAY_GRADCAM
+    url, overlay = slow_hub_server.url, clip.OVERLAY_GRADCAM
     slow, other = Client(url, verbose=False), Client(url, verbose=False)
     other.predict(handle_file(str(index_clip_path)), model_name, "", overlay, api_name="/predict")  # warm
     fresh = index_clip(tmp_path / "other.mp4", 45)  # not in the app's result cache: the CNN runs again

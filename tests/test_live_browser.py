@@ -19,11 +19,23 @@ ANSWER = re.compile(r"^(alpha|beta|gamma) — \d+%$")
 TIMEOUT_MS = 90_000
 
 
+def live_app(root: Path, model_dir: Path) -> AppServer:
+    # a 1 s window: the tiny model (4 frames) takes a frame every 0.25 s, so a few seconds show many updates
+    return AppServer(root, model_dir, extra_env={"HYBRID_LIVE_WINDOW_S": "1"}).wait_ready()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_model_dir):
-    # a 1 s window: the tiny model (4 frames) takes a frame every 0.25 s, so a few seconds show many updates
-    srv = AppServer(tmp_path_factory.mktemp("live-app"), tiny_model_dir, extra_env={"HYBRID_LIVE_WINDOW_S": "1"})
-    yield srv.wait_ready()
+    srv = live_app(tmp_path_factory.mktemp("live-app"), tiny_model_dir)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path, tiny_model_dir):
+    """An app of the test's own, for a test that stops it (the module's server goes on for the others)."""
+    srv = live_app(tmp_path / "app", tiny_model_dir)
+    yield srv
     srv.stop()
 
 
@@ -91,33 +103,41 @@ def test_two_tabs_stream_with_their_own_sessions(browser, server):
     b.close()
 
 
-def test_timeline_tab_draws_segments_and_offers_downloads(browser, server, tmp_path, shots):
-    clip = lavfi_clip(tmp_path / "long.mp4", 20, size=(320, 240), fps=15)
-    page = open_tab(browser, server, "Timeline (long videos)")
+def run_timeline(page, clip: Path) -> dict:
+    """Upload `clip` on the Timeline tab, run it, download the JSON it offers; returns that JSON."""
     page.locator("#tl-video input[type=file]").set_input_files(str(clip))
     page.locator("#tl-video video").wait_for(state="attached")
     page.locator("#tl-run").click()
     page.locator("#tl-strip .seg").first.wait_for(state="visible")
+    links = page.locator("#tl-files a")
+    expect(links).to_have_count(2)
+    with page.expect_download() as dl:
+        links.first.click()
+    return json.loads(Path(dl.value.path()).read_text())
+
+
+def test_timeline_tab_draws_segments_and_offers_downloads(browser, server, tmp_path, shots):
+    page = open_tab(browser, server, "Timeline (long videos)")
+    data = run_timeline(page, lavfi_clip(tmp_path / "long.mp4", 20, size=(320, 240), fps=15))
+    assert data["segments"][0]["start"] == 0 and data["segments"][-1]["end"] == pytest.approx(20.0)
     summary = page.locator("#tl-summary").inner_text()
     assert re.search(r"\d+ segments? over 20\.0 s", summary) and "windows of 4 s every 2 s" in summary
     # one event fills every output, but the browser draws them one by one: wait for each, don't sample once
     expect(page.locator("#tl-plot img")).to_be_visible()
     expect(page.locator("#tl-table")).to_contain_text(re.compile(r"(alpha|beta|gamma)"))  # a segment row
     links = page.locator("#tl-files a")
-    expect(links).to_have_count(2)
     hrefs = [links.nth(i).get_attribute("href") or "" for i in range(links.count())]
     assert [h.rsplit(".", 1)[-1] for h in hrefs] == ["json", "csv"], hrefs
-    with page.expect_download() as dl:
-        links.first.click()
-    data = json.loads(Path(dl.value.path()).read_text())
-    assert data["segments"][0]["start"] == 0 and data["segments"][-1]["end"] == pytest.approx(20.0)
     page.screenshot(path=str(shots / "timeline.png"), full_page=True)
     page.close()
 
 
-def test_a_stop_leaves_no_upload_or_download_behind(server):
-    """Runs last in this module: the timeline's upload and its JSON/CSV downloads go when the app stops."""
-    assert any(p.suffix == ".json" for p in server.files_left())
-    server.stop()
-    assert server.files_left() == []
-    assert not [p for p in (server.root / "tmp").rglob("*") if p.is_file()]
+def test_a_stop_leaves_no_upload_or_download_behind(browser, own_server, tmp_path):
+    """A timeline's upload and its JSON/CSV downloads go when the app stops (an app of this test's own)."""
+    page = open_tab(browser, own_server, "Timeline (long videos)")
+    assert run_timeline(page, lavfi_clip(tmp_path / "long.mp4", 8, size=(320, 240), fps=15))["segments"]
+    page.close()
+    assert any(p.suffix == ".json" for p in own_server.files_left())
+    assert own_server.stop() == 0
+    assert own_server.files_left() == []
+    assert not [p for p in (own_server.root / "tmp").rglob("*") if p.is_file()]

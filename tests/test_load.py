@@ -31,7 +31,7 @@ def test_an_output_image_being_downloaded_is_replaced_not_truncated(tmp_path):
     one that is under way keeps reading a complete file (gradio 6.31 truncated it in place)."""
     from gradio import processing_utils as pu
 
-    from hybrid.gradio_compat import write_output_images_atomically
+    from hybrid.app.gradio_compat import write_output_images_atomically
 
     write_output_images_atomically()
     frame = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)

@@ -177,10 +177,10 @@ def test_config_json_carries_everything_needed(tmp_path):
     assert (config["rnn_type"], config["hidden_size"], config["num_layers"]) == ("lstm", 16, 2)
     assert (config["temporal_pool"], config["bidirectional"], config["proj_dim"]) == ("mean", False, 16)
     assert config["storage_dtype"] == "float32"
-    assert config == m.config
+    assert config == m.config.to_dict()
     loaded = HybridCNNRNN.from_pretrained(tmp_path)
     assert loaded.config == m.config
-    assert loaded.mean == pytest.approx(m.mean) and loaded.image_size == (64, 96)
+    assert loaded.config.mean == pytest.approx(m.config.mean) and loaded.image_size == (64, 96)
 
 
 # --- save / load ------------------------------------------------------------------------------------
@@ -219,7 +219,7 @@ def test_save_load_float16_halves_the_file(tmp_path, clips):
     size16 = (tmp_path / "fp16" / "model.safetensors").stat().st_size
     assert 0.45 < size16 / size32 < 0.55
     loaded = HybridCNNRNN.from_pretrained(tmp_path / "fp16")
-    assert loaded.storage_dtype == "float16"
+    assert loaded.config.storage_dtype == "float16"
     assert all(v.dtype != torch.float16 for v in loaded.state_dict().values())  # computes in float32
     ref, got = m32(clips).step_logits, loaded(clips).step_logits
     torch.testing.assert_close(got, ref, atol=5e-3 * max(ref.abs().max().item(), 1.0), rtol=1e-2)

@@ -91,8 +91,8 @@ def test_recognizer_predictions_agree_across_engines(tiny_model_dir, index_clip_
     np.testing.assert_allclose(b.step_probs, a.step_probs, atol=1e-4)
     np.testing.assert_allclose(b.features, a.features, rtol=1e-3, atol=1e-3 * np.abs(a.features).max())
     np.testing.assert_allclose(b.heatmaps, a.heatmaps, atol=1e-3)
-    assert a.fmap is not None and b.fmap is not None and b.fmap.shape == a.fmap.shape  # maps for Grad-CAM
-    assert torch.allclose(b.fmap, a.fmap, rtol=1e-3, atol=1e-3 * float(a.fmap.abs().max()))
+    assert b.gradcam.shape == a.gradcam.shape  # Grad-CAM through the head on either engine's maps
+    np.testing.assert_allclose(b.gradcam, a.gradcam, atol=1e-2)
     assert [c[0][0] for c in a.concepts] == [c[0][0] for c in b.concepts]
 
 

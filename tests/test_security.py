@@ -71,7 +71,12 @@ from app_server import MAX_FILE_MB
 from conftest import call_raw
 
 from hybrid import HybridCNNRNN, ModelError, hub
-from hybrid import app_logic as logic
+from hybrid.app import card, clip, live
+from hybrid.app import models as app_models
+from hybrid.app import timeline as app_timeline
+from hybrid.app.context import AppContext
+from hybrid.app.errors import AppError
+from hybrid.app.settings import AppSettings
 from hybrid.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +140,7 @@ def _file(path: str) -> dict:
 
 def _answer(server, video, model: str | None, repo_id: str = "") -> tuple[str, object]:
     """One /predict call with raw JSON -> ("complete", outputs) or ("error", Gradio's error dict or None)."""
-    stream = call_raw(server, [video, model, repo_id, logic.OVERLAY_GRADCAM])
+    stream = call_raw(server, [video, model, repo_id, clip.OVERLAY_GRADCAM])
     event = re.findall(r"^event: (\w+)", stream, re.M)[-1]
     data = re.findall(r"^data: (.*)$", stream, re.M)
     return event, json.loads(data[-1]) if data else None
@@ -152,7 +157,7 @@ def clip_upload(server, index_clip_path) -> str:
 
 
 # --- only safetensors -----------------------------------------------------------------------------------
-def test_a_pickled_checkpoint_in_a_model_folder_never_runs(app_env, tiny_model_dir, index_clip_path, tmp_path,
+def test_a_pickled_checkpoint_in_a_model_folder_never_runs(app_ctx, app_env, tiny_model_dir, index_clip_path, tmp_path,
                                                            monkeypatch):  # fmt: skip
     marker = tmp_path / "pickle-ran"
     models = tmp_path / "models"
@@ -166,11 +171,11 @@ def test_a_pickled_checkpoint_in_a_model_folder_never_runs(app_env, tiny_model_d
         with pytest.raises(ModelError, match=phrase):
             HybridCNNRNN.from_pretrained(folder)
         assert cli_main(["predict", str(index_clip_path), "--model", str(folder)]) == 2
-    monkeypatch.setattr(logic, "MODELS_DIR", models)
-    assert {"pickled", "disguised"} <= set(logic.bundled_models())  # both offered in the Model picker
+    ctx = AppContext.create(AppSettings(models_dir=models))
+    assert {"pickled", "disguised"} <= set(app_models.bundled_models(ctx.settings))  # both offered in the picker
     for name, phrase in refusals.items():
-        with pytest.raises(logic.AppError, match=phrase) as err:
-            logic.classify(str(index_clip_path), name, "")
+        with pytest.raises(AppError, match=phrase) as err:
+            clip.classify(ctx, str(index_clip_path), name, "")
         assert err.value.title == "Can't load this model"
     assert not marker.exists()
 
@@ -243,17 +248,17 @@ def io_watch() -> IOWatch:
     return IOWatch()
 
 
-def test_refused_repo_ids_open_no_file_and_no_socket(app_env, index_clip_path, io_watch, monkeypatch):
+def test_refused_repo_ids_open_no_file_and_no_socket(app_ctx, app_env, index_clip_path, io_watch, monkeypatch):
     monkeypatch.chdir(ROOT)  # where `python app.py` runs: "assets" is a folder here
     frame = np.zeros((48, 64, 3), np.uint8)
     handlers = {
-        "classify": lambda ref: logic.classify(str(index_clip_path), app_env, ref),
-        "timeline": lambda ref: logic.make_timeline(str(index_clip_path), app_env, ref),
-        "live": lambda ref: logic.live_frame(frame, None, app_env, ref),
-        "card": lambda ref: logic.model_card(app_env, ref),
+        "classify": lambda ref: clip.classify(app_ctx, str(index_clip_path), app_env, ref),
+        "timeline": lambda ref: app_timeline.make_timeline(app_ctx, str(index_clip_path), app_env, ref),
+        "live": lambda ref: live.live_frame(app_ctx, frame, None, app_env, ref),
+        "card": lambda ref: card.model_card(app_ctx, app_env, ref),
     }
     for call in handlers.values():  # once first, so that lazy imports don't count below
-        with pytest.raises(logic.AppError):
+        with pytest.raises(AppError):
             call("/etc")
     with io_watch.watch() as seen:  # the control: reading a file is seen
         index_clip_path.read_bytes()
@@ -263,21 +268,21 @@ def test_refused_repo_ids_open_no_file_and_no_socket(app_env, index_clip_path, i
             with io_watch.watch() as seen:
                 try:
                     call(ref)
-                except logic.AppError as e:
+                except AppError as e:
                     error = e
                 else:
                     error = None
             assert error is not None and error.title == NOT_A_REPO_ID, (name, ref)
             assert seen == [], (name, ref, seen[:3])
-        assert logic.redraw(str(index_clip_path), app_env, ref, logic.OVERLAY_ACTIVATION) is None
-    assert logic.MODELS._items == {}  # nothing was loaded
+        assert clip.redraw(app_ctx, str(index_clip_path), app_env, ref, clip.OVERLAY_ACTIVATION) is None
+    assert app_ctx.models._items == {}  # nothing was loaded
 
 
-def test_a_huge_repo_id_is_refused_without_echoing_it(app_env, index_clip_path, capsys):
+def test_a_huge_repo_id_is_refused_without_echoing_it(app_ctx, app_env, index_clip_path, capsys):
     """A 400 KB "repo id" used to come back whole in the error: the message stays a line long."""
     huge = "a/" + "b" * 400_000
-    with pytest.raises(logic.AppError) as e:
-        logic.classify(str(index_clip_path), app_env, huge)
+    with pytest.raises(AppError) as e:
+        clip.classify(app_ctx, str(index_clip_path), app_env, huge)
     assert e.value.title == NOT_A_REPO_ID and len(e.value.message) < 300 and "bbb..." in e.value.message
     for ref in (huge, "/" + "c" * 400_000, "https://" + "d" * 400_000):
         with pytest.raises(ModelError) as e:
@@ -348,7 +353,7 @@ def test_mcp_tool_reads_no_local_path_and_caps_inline_files(server, hub, model_n
         async with streamable_http_client(server.url + "/gradio_api/mcp/") as (read, write, _):
             async with ClientSession(read, write) as session:
                 await session.initialize()
-                args = {"model": model_name, "repo_id": "", "overlay": logic.OVERLAY_GRADCAM}
+                args = {"model": model_name, "repo_id": "", "overlay": clip.OVERLAY_GRADCAM}
                 return [await session.call_tool("predict", {"video": v, **args}) for v in videos]
 
     hub.clear_requests()
@@ -381,19 +386,15 @@ def test_a_streamed_upload_over_the_cap_is_cut_off_and_leaves_nothing(server):
     assert r.status_code == 200 and r.json()[0].endswith("/fits.mp4")  # the control: under the cap
 
 
-def test_the_reader_refuses_files_over_the_cap(app_env, index_clip_path, monkeypatch):
+def test_the_reader_refuses_files_over_the_cap(app_ctx, app_env, index_clip_path, monkeypatch):
     """Gradio downloads a URL named in a file object itself, with no size cap: the reader's cap still holds."""
     size = index_clip_path.stat().st_size
-    monkeypatch.setattr(logic, "LIMITS", replace(logic.LIMITS, max_bytes=size - 1))
-    monkeypatch.setattr(logic, "TIMELINE_LIMITS", replace(logic.TIMELINE_LIMITS, max_bytes=size - 1))
-    # fresh caches: a recognizer keeps the limits it was built with, and an earlier answer may be cached
-    monkeypatch.setattr(logic, "MODELS", logic.ModelCache())
-    monkeypatch.setattr(logic, "RESULTS", logic.ResultCache())
-    with pytest.raises(logic.AppError, match="the limit is") as err:
-        logic.classify(str(index_clip_path), app_env, "")
+    ctx = AppContext.create(replace(app_ctx.settings, max_file_mb=(size - 1) / 1e6))  # the cap just under it
+    with pytest.raises(AppError, match="the limit is") as err:
+        clip.classify(ctx, str(index_clip_path), app_env, "")
     assert err.value.title == "Can't use this video"
-    with pytest.raises(logic.AppError, match="the limit is"):
-        logic.make_timeline(str(index_clip_path), app_env, "")
+    with pytest.raises(AppError, match="the limit is"):
+        app_timeline.make_timeline(ctx, str(index_clip_path), app_env, "")
 
 
 # --- what the server serves -------------------------------------------------------------------------------

@@ -18,8 +18,11 @@ import pytest
 from app_server import AppServer
 from synth import index_clip
 
-from hybrid.app_logic import MODELS_DIR, OVERLAY_GRADCAM
+from hybrid.app.clip import OVERLAY_GRADCAM
+from hybrid.app.settings import bundled_models_dir
 from hybrid.hub import DEFAULT_MODEL
+
+MODELS_DIR = bundled_models_dir()
 
 STOP_BUDGET_S = 5
 IN_FLIGHT = 24  # requests sent at once: a few run, the others wait in the queue

@@ -11,10 +11,13 @@ import torch
 from conftest import shared_data
 from synth import index_frame
 
+from benchmarks.live_measure import LatestFrame, measure
 from hybrid import HybridCNNRNN, ModelError
-from hybrid import app_logic as logic
+from hybrid.app import live
+from hybrid.app.errors import AppError
+from hybrid.pipeline import Recognizer
 from hybrid.runtime import TorchEngine
-from hybrid.stream import DueClock, LatestFrame, LiveSession, measure, replay
+from hybrid.stream import DueClock, LiveSession, replay
 from hybrid.transforms import preprocess
 from hybrid.video import iter_frames
 
@@ -36,7 +39,7 @@ def frames() -> np.ndarray:
 
 def session(model, **kw) -> LiveSession:
     """A session taking one frame per second of stream time (offer frames at t = 0, 1, 2...)."""
-    return LiveSession(model, TorchEngine(model), window_s=float(model.num_frames), **kw)
+    return LiveSession(Recognizer(model, engine="torch"), window_s=float(model.num_frames), **kw)
 
 
 def batched_probs(model, frames: np.ndarray) -> np.ndarray:
@@ -98,7 +101,8 @@ def test_frames_are_taken_at_the_model_pace_never_in_a_burst():
 def test_stale_and_early_frames_are_skipped_before_the_cnn(tiny, frames, monkeypatch):
     s = session(tiny)
     calls = []
-    monkeypatch.setattr(s, "encode", lambda x, f=s.encode: calls.append(1) or f(x))
+    rec = s.recognizer
+    monkeypatch.setattr(rec, "encode", lambda x, f=rec.encode: calls.append(1) or f(x))
     assert s.offer(frames[0], t=10.0) is not None
     assert s.offer(frames[1], t=10.2) is None  # not due (one frame per second here)
     assert s.offer(frames[2], t=11.0) is not None
@@ -106,13 +110,24 @@ def test_stale_and_early_frames_are_skipped_before_the_cnn(tiny, frames, monkeyp
     assert len(calls) == 2 and s.taken == 2 and s.skipped == 2 and s.last.t == pytest.approx(1.0)
 
 
-def test_history_merges_runs_of_one_answer_and_reset_forgets(tiny, frames):
+def test_history_merges_runs_of_one_answer_and_reset_forgets(tiny, frames, monkeypatch):
     s = session(tiny, policy="window")
+    answers = iter([0, 0, 1, 1, 1, 0, 2, 2, 0, 0])  # the head's answer per frame: it changes five times
+    scores = iter([0.5, 0.6, 0.7, 0.9, 0.8, 0.5, 0.4, 0.6, 0.7, 0.5])
+
+    def scripted(feat: torch.Tensor) -> tuple[torch.Tensor, int]:
+        i, p = next(answers), next(scores)
+        probs = torch.full((3,), (1 - p) / 2)
+        probs[i] = p
+        return probs.log(), 1
+
+    monkeypatch.setattr(s, "push_feature", scripted)
     for i, f in enumerate(frames):
         s.offer(f, t=float(i))
-    spans = list(s.history)
-    assert spans[0].start == 0.0 and spans[-1].end == pytest.approx(9.0)
-    assert all(a.end == b.start and a.label != b.label for a, b in zip(spans, spans[1:]))
+    got = [(x.label, x.start, x.end, round(x.score, 3)) for x in s.history]
+    assert got == [("alpha", 0, 2, 0.6), ("beta", 2, 5, 0.9), ("alpha", 5, 6, 0.5), ("gamma", 6, 8, 0.6),
+                   ("alpha", 8, 9, 0.7)]  # fmt: skip
+    monkeypatch.undo()
     s.reset()
     assert s.last is None and not s.history and s.taken == 0
     u = s.offer(frames[5], t=100.0)
@@ -148,14 +163,17 @@ def test_latest_frame_mailbox_hands_over_only_the_newest():
 
 
 def test_measure_reports_the_live_figures(tiny, frames):
+    """benchmarks/live_measure.py (what live_speed.py and run.py report) on the tiny model."""
     out = measure(tiny, list(frames[:6]), TorchEngine(tiny), warmup=2)
     assert set(out) == {"stream_fps", "stream_latency_ms", "stream_latency_p90_ms"}
     assert all(v > 0 for v in out.values())
 
 
+@pytest.mark.data
 def test_replay_of_a_real_clip_matches_the_batched_forward_on_the_frames_taken(tiny):
     clip = sorted((shared_data("ut-interaction") / "set1" / "punching").glob("*.avi"))[0]
-    s = LiveSession(tiny, TorchEngine(tiny), policy="carry", lanes=1, window_s=1.0)  # 4 frames per second
+    rec = Recognizer(tiny, engine="torch")
+    s = LiveSession(rec, policy="carry", lanes=1, window_s=1.0)  # 4 frames per second
     taken, ups = [], []
     for _, t, frame in iter_frames(clip):  # every frame, as a 30 fps camera would send them
         u = s.offer(frame, t)
@@ -168,51 +186,51 @@ def test_replay_of_a_real_clip_matches_the_batched_forward_on_the_frames_taken(t
     times = np.array([u.t for u in ups])
     np.testing.assert_allclose(np.diff(times), 0.25, atol=1 / 30 + 1e-6)
     np.testing.assert_allclose(np.stack([u.probs for u in ups]), batched_probs(tiny, np.stack(taken)), atol=1e-4)
-    assert len(list(replay(LiveSession(tiny, TorchEngine(tiny), window_s=1.0), iter_frames(clip)))) >= 8
+    assert len(list(replay(LiveSession(rec, window_s=1.0), iter_frames(clip)))) >= 8
 
 
 # --- the app's live handler ---------------------------------------------------------------------------------
-def test_live_handler_keeps_one_state_per_session(app_env, frames):
-    period = logic.LIVE_WINDOW_S / 4
+def test_live_handler_keeps_one_state_per_session(app_ctx, app_env, frames):
+    period = app_ctx.settings.live_window_s / 4
     a_frames, b_frames = frames[:6], frames[4:][::-1]
     a = b = None
     views_a, views_b = [], []
     for i in range(6):  # two browser tabs, interleaved
-        va, a = logic.live_frame(a_frames[i], a, app_env, "", now=100.0 + i * period)
-        vb, b = logic.live_frame(b_frames[i], b, app_env, "", now=500.0 + i * period)
+        va, a = live.live_frame(app_ctx, a_frames[i], a, app_env, "", now=100.0 + i * period)
+        vb, b = live.live_frame(app_ctx, b_frames[i], b, app_env, "", now=500.0 + i * period)
         views_a.append(va)
         views_b.append(vb)
     assert a is not b and a.session is not b.session and a.session.taken == b.session.taken == 6
     assert a.session.model is b.session.model  # one model and engine, shared
     solo = None
     for i in range(6):  # tab A alone gives the same answers: B never leaked into A's state
-        view, solo = logic.live_frame(a_frames[i], solo, app_env, "", now=7.0 + i * period)
+        view, solo = live.live_frame(app_ctx, a_frames[i], solo, app_env, "", now=7.0 + i * period)
         assert view.verdict == views_a[i].verdict and view.label == views_a[i].label
     np.testing.assert_allclose(solo.session.last.probs, a.session.last.probs, atol=1e-6)
     assert not np.allclose(a.session.last.probs, b.session.last.probs)
 
 
-def test_live_view_shows_the_answer_history_and_pace(app_env, frames):
+def test_live_view_shows_the_answer_history_and_pace(app_ctx, app_env, frames):
     state = None
-    period = logic.LIVE_WINDOW_S / 4
-    view, state = logic.live_frame(frames[0], state, app_env, "", now=0.0)
+    period = app_ctx.settings.live_window_s / 4
+    view, state = live.live_frame(app_ctx, frames[0], state, app_env, "", now=0.0)
     assert view.verdict.startswith("## ") and "warming up (1 of 4 frames)" in view.verdict
     assert set(view.label) == {"alpha", "beta", "gamma"} and abs(sum(view.label.values()) - 1) < 1e-4
-    skipped, state = logic.live_frame(frames[1], state, app_env, "", now=0.01)
+    skipped, state = live.live_frame(app_ctx, frames[1], state, app_env, "", now=0.01)
     assert skipped is None  # too soon: the page stays as it is
     for i in range(2, 7):
-        view, state = logic.live_frame(frames[i], state, app_env, "", now=(i - 1) * period)
+        view, state = live.live_frame(app_ctx, frames[i], state, app_env, "", now=(i - 1) * period)
     assert "warming up" not in view.verdict and "(4 frames)" in view.verdict  # 2 carry lanes: 3-4 frames
     assert 'id="live-strip"' in view.history and "<li>" in view.history
     assert "frame 6 " in view.status and "1 skipped" in view.status and "policy: carry (2 lanes)" in view.status
-    state = logic.live_reset(state)
-    assert state.session.taken == 0 and logic.live_view(state.session) is logic.LIVE_IDLE
+    state = live.live_reset(state)
+    assert state.session.taken == 0 and live.live_view(state.session) is live.LIVE_IDLE
 
 
-def test_live_handler_reports_bad_models_and_frames(app_env, frames):
-    with pytest.raises(logic.AppError, match="not a Hugging Face repo id"):
-        logic.live_frame(frames[0], None, app_env, "https://example.com/x")
-    with pytest.raises(logic.AppError, match="RGB image"):
-        logic.live_frame(np.zeros((4, 4)), None, app_env, "")
-    view, state = logic.live_frame(None, None, app_env, "")  # no frame yet: a state, nothing to show
+def test_live_handler_reports_bad_models_and_frames(app_ctx, app_env, frames):
+    with pytest.raises(AppError, match="not a Hugging Face repo id"):
+        live.live_frame(app_ctx, frames[0], None, app_env, "https://example.com/x")
+    with pytest.raises(AppError, match="RGB image"):
+        live.live_frame(app_ctx, np.zeros((4, 4)), None, app_env, "")
+    view, state = live.live_frame(app_ctx, None, None, app_env, "")  # no frame yet: a state, nothing to show
     assert view is None and state.session.taken == 0

@@ -15,9 +15,10 @@ import torch
 from conftest import shared_data
 from synth import index_frame, lavfi_clip
 
-from hybrid import app_logic as logic
 from hybrid import cli, viz
 from hybrid import timeline as tl_mod
+from hybrid.app import timeline as app_timeline
+from hybrid.app.errors import AppError
 from hybrid.pipeline import Recognizer
 from hybrid.timeline import Window, build_timeline, segments_from_windows
 from hybrid.transforms import preprocess
@@ -120,6 +121,7 @@ def test_a_clip_shorter_than_one_window_gets_the_whole_clip_prediction(rec, tmp_
     assert s.score == pytest.approx(offline.score, abs=1e-5)
 
 
+@pytest.mark.data
 def test_a_real_clip(rec):
     clip = sorted((shared_data("ut-interaction") / "set2" / "kicking").glob("*.avi"))[0]
     tl = build_timeline(rec, str(clip), window_s=1.0, stride_s=0.5)
@@ -147,10 +149,10 @@ def test_cli_timeline_json_csv_and_errors(tiny_model_dir, long_clip, tmp_path, c
 
 
 # --- the app's Timeline handler -----------------------------------------------------------------------------
-def test_app_timeline_draws_segments_and_writes_json_and_csv(app_env, long_clip, tmp_path):
+def test_app_timeline_draws_segments_and_writes_json_and_csv(app_ctx, app_env, long_clip, tmp_path):
     video = tmp_path / "upload.mp4"
     video.write_bytes(long_clip.read_bytes())
-    out = logic.make_timeline(str(video), app_env, "", 2.0, 1.0)
+    out = app_timeline.make_timeline(app_ctx, str(video), app_env, "", 2.0, 1.0)
     segs = out.details["segments"]
     assert segs[0]["start"] == 0 and segs[-1]["end"] == pytest.approx(12.5) and out.details["model"] == app_env
     assert out.strip.count('class="seg"') == len(segs) and "legend" in out.strip
@@ -164,14 +166,14 @@ def test_app_timeline_draws_segments_and_writes_json_and_csv(app_env, long_clip,
     assert all(p.startswith(str(tmp_path)) for p in out.files)  # beside the upload, cleaned up with it
 
 
-def test_app_timeline_errors_are_clear(app_env, tmp_path):
-    with pytest.raises(logic.AppError, match="Drop a video"):
-        logic.make_timeline(None, app_env, "")
+def test_app_timeline_errors_are_clear(app_ctx, app_env, tmp_path):
+    with pytest.raises(AppError, match="Drop a video"):
+        app_timeline.make_timeline(app_ctx, None, app_env, "")
     bad = tmp_path / "notes.mp4"
     bad.write_text("not a video\n" * 20)
-    with pytest.raises(logic.AppError, match="not a video|text file") as err:
-        logic.make_timeline(str(bad), app_env, "")
+    with pytest.raises(AppError, match="not a video|text file") as err:
+        app_timeline.make_timeline(app_ctx, str(bad), app_env, "")
     assert err.value.title == "Can't use this video"
     clip = lavfi_clip(tmp_path / "ok.mp4", 2, size=(64, 48), fps=10)
-    with pytest.raises(logic.AppError, match="positive"):
-        logic.make_timeline(str(clip), app_env, "", 0.0, 1.0)
+    with pytest.raises(AppError, match="positive"):
+        app_timeline.make_timeline(app_ctx, str(clip), app_env, "", 0.0, 1.0)

@@ -64,13 +64,14 @@ def tiny_dataset(tmp_path_factory) -> Path:
     return root
 
 
-RECIPE = Recipe(
+RECIPE = Recipe().updated(dict(
     group_pattern="ut-interaction",
     num_frames=8,
     image_size=(H, W),
     spatial_pool="1x3",
     hidden_size=32,
     proj_dim=32,
+    storage_dtype="float32",
     epochs=40,
     batch_size=8,
     lr=3e-3,
@@ -79,8 +80,7 @@ RECIPE = Recipe(
     flip=False,  # a mirror image would swap left_to_right and right_to_left
     crop=False,
     color=True,
-    storage_dtype="float32",
-)
+))  # fmt: skip
 
 
 def test_groups_never_on_both_sides(tiny_dataset):
@@ -175,7 +175,7 @@ def test_finetuning_the_head_conv_trains_the_saved_backbone(tiny_dataset, cache,
         full = model.eval()(frames[None]).logits
     torch.testing.assert_close(cached, full, atol=0.05, rtol=0.01)
     # its ImageNet classifier no longer reads the features it was trained on: no concepts named from it
-    assert model.config["imagenet_concepts"] is False
+    assert model.config.imagenet_concepts is False
     pred = Recognizer(tmp_path / "ft", engine="torch")(ds.samples[i].path, explain=True)
     assert pred.concepts == [] and pred.heatmaps is not None
     report = cross_validate(ds, recipe, quiet=True, shard=(0, 2))
@@ -188,7 +188,7 @@ def test_test_time_views_interleave_and_default_to_segment_centres():
     assert sample_positions(32, 16, None) == uniform_indices(32, 16)
     even, odd = sample_positions(32, 16, None, (0, 2)), sample_positions(32, 16, None, (1, 2))
     assert even == list(range(0, 32, 2)) and odd == list(range(1, 32, 2))
-    views = test_time_views(replace(RECIPE, flip=True, grid=16, num_frames=8))
+    views = test_time_views(RECIPE.updated(dict(flip=True, grid=16, num_frames=8)))
     assert views["flip_views2"] == [(0, (0, 2)), (0, (1, 2)), (1, (0, 2)), (1, (1, 2))]
     assert test_time_views(RECIPE) == {}  # no mirror allowed, grid too short for two views
 

@@ -295,6 +295,7 @@ def test_iter_frames_stops_early_cleanly(make):
 # ---------------------------------------------------------------- real clips
 
 
+@pytest.mark.data
 @pytest.mark.parametrize(
     "name, size",
     [

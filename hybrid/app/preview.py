@@ -1,0 +1,67 @@
+"""A copy browsers can play for uploads they can't (avi, MPEG-4 Part 2, HEVC...), and the example clips."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .. import container
+from ..video import VIDEO_EXTS
+from .context import AppContext
+from .settings import AppSettings
+
+# (container, codec) pairs browsers play; anything else gets an H.264 preview
+PLAYABLE = {(".mp4", "h264"), (".mp4", "av1"), (".webm", "vp8"), (".webm", "vp9"), (".webm", "av1"), (".ogg", "theora")}
+
+
+def video_codec(path: str) -> str | None:
+    """The first video stream's codec name according to ffprobe (None when unknown or not a video)."""
+    if not shutil.which("ffprobe"):
+        return None
+    try:
+        container.sniff(path)  # only self-contained video files reach ffprobe (see hybrid/container.py)
+    except (container.RefusedFile, OSError):
+        return None
+    cmd = ["ffprobe", "-v", "error", *container.FFMPEG_CLI_OPTIONS, "-select_streams", "v:0"]
+    cmd += ["-show_entries", "stream=codec_name", "-of", "json"]
+    try:
+        out = subprocess.run([*cmd, "-i", path], capture_output=True, timeout=30, check=True).stdout
+        return json.loads(out)["streams"][0]["codec_name"]
+    except (subprocess.SubprocessError, OSError, ValueError, KeyError, IndexError):
+        return None
+
+
+def browser_preview(ctx: AppContext, path: str | None, max_side: int = 640) -> str | None:
+    """For an upload browsers can't play: a small H.264 MP4 beside it (for the player only), else None. The
+    preview is remembered (bounded) so the model still reads the upload itself."""
+    if not path or not os.path.isfile(path) or not shutil.which("ffmpeg"):
+        return None
+    codec = video_codec(path)
+    if codec is None or (Path(path).suffix.lower(), codec) in PLAYABLE:
+        return None
+    out = str(Path(path).with_name(Path(path).stem + ".preview.mp4"))
+    scale = f"scale='trunc(min({max_side},iw)/2)*2':-2"
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-y", *container.FFMPEG_CLI_OPTIONS, "-i", path]
+    cmd += ["-t", str(ctx.settings.timeline_max_s), "-map", "0:v:0", "-map", "0:a:0?"]
+    cmd += ["-vf", scale, "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p"]
+    cmd += ["-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart", out]
+    try:
+        subprocess.run(cmd, capture_output=True, timeout=300, check=True)
+    except (subprocess.SubprocessError, OSError):
+        Path(out).unlink(missing_ok=True)
+        return None
+    ctx.previews.put(out, path)
+    return out
+
+
+def example_videos(settings: AppSettings, extra_dir: str | os.PathLike | None = None, limit: int = 12) -> list[Path]:
+    """Clips in the examples folders (assets/examples, HYBRID_EXAMPLES) plus extra_dir (--examples)."""
+    dirs = [*settings.examples_dirs, *([Path(extra_dir)] if extra_dir else [])]
+    found: list[Path] = []
+    for d in dirs:
+        if d.is_dir():
+            found += sorted(p.resolve() for p in d.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
+    return found[:limit]

@@ -1,0 +1,80 @@
+"""AppSettings: every limit and choice the app runs with, read from the environment once, at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..env import env_number
+from ..errors import ConfigError, shorten
+from ..hub import bundled_model_roots
+from ..stream import DEFAULT_WINDOW_S, POLICIES
+from ..video import VideoLimits
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "examples"
+
+
+def bundled_models_dir() -> Path:
+    """The folder of bundled models: the repo's assets/models, or an installed copy's (see hub.py)."""
+    roots = bundled_model_roots()
+    return next((r for r in roots if r.is_dir()), roots[0])
+
+
+MAX_SIDE = 4096  # px: larger frames are refused (a decoder would allocate hundreds of MB per frame)
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    model: str = ""  # HYBRID_MODEL: a model folder (offered first) or a Hub repo id (typed in the repo box)
+    models_dir: Path = field(default_factory=bundled_models_dir)  # the bundled model folders
+    examples_dirs: tuple[Path, ...] = (EXAMPLES_DIR,)  # + HYBRID_EXAMPLES
+    max_duration_s: float = 60.0  # HYBRID_MAX_DURATION_S: longer clips are refused
+    max_file_mb: float = 100.0  # HYBRID_MAX_FILE_MB: the upload cap (Gradio's max_file_size and the reader's)
+    max_read_s: float = 120.0  # HYBRID_MAX_READ_S: a clip that takes longer to decode is given up
+    live_window_s: float = DEFAULT_WINDOW_S  # HYBRID_LIVE_WINDOW_S: the stretch of video behind each live answer
+    live_policy: str = "auto"  # HYBRID_LIVE_POLICY: auto, carry or window (see hybrid/stream.py)
+    live_time_limit_s: int = 300  # HYBRID_LIVE_TIME_LIMIT_S: one stream's length (Gradio's time_limit)
+    live_history_s: float = 30.0  # how far back the Live tab's history strip reaches
+    timeline_max_s: float = 600.0  # HYBRID_TIMELINE_MAX_S: longer videos are refused by the Timeline tab
+
+    def __post_init__(self) -> None:
+        if self.live_policy not in POLICIES:
+            raise ConfigError(f"HYBRID_LIVE_POLICY must be one of {POLICIES}, not {shorten(self.live_policy)!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AppSettings:
+        """The settings for this process: HYBRID_* variables over the defaults. Raises ConfigError, naming the
+        variable, for a value that can't be used."""
+        env = os.environ if environ is None else environ
+        d = cls()
+
+        def number(name: str, default: float, integer: bool = False) -> float:
+            return env_number(name, default, integer, env)
+
+        examples = env.get("HYBRID_EXAMPLES", "").strip()
+        return cls(
+            model=env.get("HYBRID_MODEL", "").strip(),
+            models_dir=d.models_dir,
+            examples_dirs=d.examples_dirs + ((Path(examples),) if examples else ()),
+            max_duration_s=number("HYBRID_MAX_DURATION_S", d.max_duration_s),
+            max_file_mb=number("HYBRID_MAX_FILE_MB", d.max_file_mb),
+            max_read_s=number("HYBRID_MAX_READ_S", d.max_read_s),
+            live_window_s=number("HYBRID_LIVE_WINDOW_S", d.live_window_s),
+            live_policy=env.get("HYBRID_LIVE_POLICY", "").strip() or d.live_policy,
+            live_time_limit_s=int(number("HYBRID_LIVE_TIME_LIMIT_S", d.live_time_limit_s, integer=True)),
+            timeline_max_s=number("HYBRID_TIMELINE_MAX_S", d.timeline_max_s),
+        )
+
+    @property
+    def limits(self) -> VideoLimits:
+        """What a clip may be (Classify, Live's model, previews)."""
+        return VideoLimits(max_duration_s=self.max_duration_s, max_side=MAX_SIDE,
+                           max_bytes=int(self.max_file_mb * 1e6), max_read_s=self.max_read_s)  # fmt: skip
+
+    @property
+    def timeline_limits(self) -> VideoLimits:
+        """What a Timeline video may be: longer, and more time to read (the CNN runs on every taken frame)."""
+        return VideoLimits(max_duration_s=self.timeline_max_s, max_side=MAX_SIDE,
+                           max_bytes=int(self.max_file_mb * 1e6), max_read_s=10 * self.max_read_s)  # fmt: skip
