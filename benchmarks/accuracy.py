@@ -26,7 +26,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hybrid.hub import default_model_dir, load_model  # noqa: E402
+from hybrid import HybridCNNRNN  # noqa: E402
+from hybrid.hub import default_model_dir  # noqa: E402
 from hybrid.pipeline import Recognizer  # noqa: E402
 from hybrid.runtime import OpenVINOEngine, cached_onnx  # noqa: E402
 from hybrid.transforms import preprocess  # noqa: E402
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = load_model(str(args.model or default_model_dir()))
+    model = HybridCNNRNN.from_pretrained(str(args.model or default_model_dir()))
     files = sorted(f for f in args.data.rglob("*") if f.suffix.lower() in VIDEO_EXT)[: args.limit]
     if not files:
         print(f"error: no videos under {args.data}", file=sys.stderr)

@@ -92,11 +92,12 @@ def make_long_1080p(folder: Path, minutes: int) -> Path:
 def bench_model(folder: Path):
     """(model, model folder, where it came from): the bundled default model, else one of its real shape."""
     from hybrid import HybridCNNRNN, ModelError
-    from hybrid.hub import default_model_dir, load_model
+    from hybrid.hub import default_model_dir
 
     try:
         src = default_model_dir()
-        return load_model(str(src)), src, f"bundled: {src.relative_to(ROOT) if src.is_relative_to(ROOT) else src}"
+        where = src.relative_to(ROOT) if src.is_relative_to(ROOT) else src
+        return HybridCNNRNN.from_pretrained(src), src, f"bundled: {where}"
     except ModelError:
         pass
     import torch

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .errors import HybridError, ModelError, VideoError
 
 if TYPE_CHECKING:
     from .model import HybridCNNRNN
 
-__version__ = "0.1.0"
 __all__ = ["HybridCNNRNN", "HybridError", "ModelError", "VideoError", "__version__"]
 
 

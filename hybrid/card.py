@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .checkpoint import CONFIG_NAME, WEIGHTS_NAME
+from .config import HybridConfig
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
-
-    from .model import HybridCNNRNN
 
 # details key -> section title, in card order. Values: markdown text, a dict (-> table) or a list (-> bullets).
 CARD_SECTIONS = {
@@ -50,7 +50,7 @@ def _render(value: Any) -> str:
     return str(value).strip()
 
 
-def model_card(model: HybridCNNRNN, details: dict[str, Any] | None = None) -> ModelCard:
+def model_card(config: HybridConfig, details: dict[str, Any] | None = None) -> ModelCard:
     """The model card (README.md): config-derived facts plus what training knows.
 
     `details` (all optional): title, summary, datasets (Hub dataset ids, for the card's metadata), repo_id,
@@ -58,9 +58,7 @@ def model_card(model: HybridCNNRNN, details: dict[str, Any] | None = None) -> Mo
     """
     from huggingface_hub import ModelCard, ModelCardData
 
-    from . import __version__
-
-    c = model.config
+    c = config
     d = {_card_key(k): v for k, v in (details or {}).items() if v not in (None, "", [], {})}
     metrics = d.get("metrics")
     data = ModelCardData(
@@ -88,8 +86,8 @@ def model_card(model: HybridCNNRNN, details: dict[str, Any] | None = None) -> Mo
         f"{c.interpolation}), mean {list(c.mean)}, std {list(c.std)}",
         f"- Weights: `{WEIGHTS_NAME}` ({c.storage_dtype}); config: `{CONFIG_NAME}`",
         "",
-        f"## Classes ({len(model.labels)})",
-        ", ".join(f"`{x}`" for x in model.labels),
+        f"## Classes ({len(c.labels)})",
+        ", ".join(f"`{x}`" for x in c.labels),
         "",
     ]  # fmt: skip
     extra = [k for k in d if k not in CARD_SECTIONS and k not in _META_KEYS]

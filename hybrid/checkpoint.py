@@ -13,20 +13,23 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from .config import HybridConfig
 from .env import env_number
 from .errors import ModelError, shorten
 
-if TYPE_CHECKING:
-    from .model import HybridCNNRNN
+M = TypeVar("M", bound=nn.Module)
+# the class to build (HybridCNNRNN passes itself): this module never imports the model, the model uses it
+ModelClass = Callable[[HybridConfig], M]
 
 CONFIG_NAME, WEIGHTS_NAME, CARD_NAME = "config.json", "model.safetensors", "README.md"
 MAX_CONFIG_BYTES = 1 << 20  # a config.json is a few hundred bytes; 1 MiB is plenty for 10 000 labels
@@ -87,13 +90,11 @@ def read_config(path: str | os.PathLike, source: str | None = None) -> HybridCon
     return cfg
 
 
-def _layout(cfg: HybridConfig, where: str) -> dict[str, tuple[bool, tuple[int, ...]]]:
+def _layout(cfg: HybridConfig, where: str, cls: ModelClass) -> dict[str, tuple[bool, tuple[int, ...]]]:
     """name -> (floating?, shape) of every tensor the model's state dict holds, laid out on `meta` (no memory)."""
-    from .model import HybridCNNRNN
-
     try:
         with torch.device("meta"):
-            model = HybridCNNRNN(cfg, backbone_pretrained=None)
+            model = cls(replace(cfg, backbone_pretrained=None))
     except (TypeError, ValueError, RuntimeError) as e:
         raise ModelError(f"{where} has a bad value: {shorten(e, 200)}") from None
     n = sum(p.numel() for p in model.parameters())
@@ -135,10 +136,12 @@ def read_header(path: str | os.PathLike, where: str) -> dict[str, tuple[str, tup
     return out
 
 
-def check_weights(cfg: HybridConfig, weights_path: str | os.PathLike, source: str | None = None) -> None:
+def check_weights(
+    cfg: HybridConfig, weights_path: str | os.PathLike, cls: ModelClass, source: str | None = None
+) -> None:  # fmt: skip
     """Refuse weights whose tensors are not exactly the ones the config implies (before building anything)."""
     where_c, where_w = _where(CONFIG_NAME, source), _where(WEIGHTS_NAME, source)
-    want, have = _layout(cfg, where_c), read_header(weights_path, where_w)
+    want, have = _layout(cfg, where_c, cls), read_header(weights_path, where_w)
     problems = []
     missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
     if missing:
@@ -159,13 +162,11 @@ def check_weights(cfg: HybridConfig, weights_path: str | os.PathLike, source: st
 
 
 def build_from_files(
-    config_path: str | os.PathLike, weights_path: str | os.PathLike, source: str | None = None
-) -> HybridCNNRNN:
-    """config.json + model.safetensors -> model in eval mode (float32), every check first."""
-    from .model import HybridCNNRNN
-
+    cls: ModelClass[M], config_path: str | os.PathLike, weights_path: str | os.PathLike, source: str | None = None
+) -> M:
+    """config.json + model.safetensors -> a `cls` model in eval mode (float32), every check first."""
     cfg = replace(read_config(config_path, source), backbone_pretrained=None)  # weights hold the backbone
-    check_weights(cfg, weights_path, source)
+    check_weights(cfg, weights_path, cls, source)
     where = _where(WEIGHTS_NAME, source)
     try:
         state = load_file(str(weights_path))
@@ -175,7 +176,7 @@ def build_from_files(
     if bad is not None:
         del state
         raise ModelError(f"{where} holds NaN or infinite values (in {shorten(bad)}): refused")
-    model = HybridCNNRNN(cfg)
+    model = cls(cfg)
     try:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     except RuntimeError as e:
@@ -184,7 +185,8 @@ def build_from_files(
     return model.eval()
 
 
-def load_folder(folder: str | os.PathLike) -> HybridCNNRNN:
+def load_folder(cls: ModelClass[M], folder: str | os.PathLike) -> M:
+    """A model folder (config.json + model.safetensors) -> a `cls` model in eval mode."""
     folder = Path(folder)
     config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     if not config_path.is_file():
@@ -193,10 +195,10 @@ def load_folder(folder: str | os.PathLike) -> HybridCNNRNN:
         extra = [p.name for p in folder.glob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt")]
         found = f" (found {', '.join(sorted(extra))}: pickled checkpoints are never loaded)" if extra else ""
         raise ModelError(f"{folder} has no {WEIGHTS_NAME}{found}; only safetensors weights are loaded")
-    return build_from_files(config_path, weights_path, str(folder))
+    return build_from_files(cls, config_path, weights_path, str(folder))
 
 
-def save_weights(model: HybridCNNRNN, folder: str | os.PathLike) -> None:
+def save_weights(model: nn.Module, folder: str | os.PathLike) -> None:
     """model.safetensors, in float16 when the model's config asks for it (halves the file)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if model.config.storage_dtype == "float16":

@@ -90,8 +90,9 @@ def _add_push(sub) -> None:
 
 def cmd_push(args) -> int:
     from .hub import push_folder
+    from .model import HybridCNNRNN
 
-    url = push_folder(args.model_dir, args.repo_id, private=args.private, commit_message=args.message)
+    url = push_folder(args.model_dir, args.repo_id, HybridCNNRNN, private=args.private, commit_message=args.message)
     print(f"pushed {args.model_dir} to {url}")
     return 0
 

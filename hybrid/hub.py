@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx2  # huggingface_hub's HTTP client (a dependency of huggingface-hub 2.x)
 from huggingface_hub import (
@@ -41,13 +41,20 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import validate_repo_id
 
+from ._version import __version__
 from .card import model_card
-from .checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, build_from_files, load_folder, read_config
+from .checkpoint import (
+    CARD_NAME,
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    M,
+    ModelClass,
+    build_from_files,
+    load_folder,
+    read_config,
+)
 from .errors import ModelError, shorten
 from .hub_transfer import SMALL_FILE_MAX_BYTES, HubLimits, cache_guard, phase
-
-if TYPE_CHECKING:
-    from .model import HybridCNNRNN
 
 DEFAULT_MODEL = "ut-interaction-lite0"  # the bundled model used when none is named (others are offered too)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # https://..., hf://..., file:... (not C:\\)
@@ -102,8 +109,6 @@ def check_repo_id(text: str, owner_required: bool = False) -> str:
 
 # --- the Hub ---------------------------------------------------------------------------------------
 def _user_agent() -> dict[str, str]:
-    from . import __version__
-
     return {"library_name": "hybrid", "library_version": __version__}
 
 
@@ -174,14 +179,15 @@ def _download(repo_id: str, filename: str, offline_reason: str | None, **kw: Any
 
 def load_from_hub(
     repo_id: str,
+    cls: ModelClass[M],
     *,
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     local_files_only: bool = False,
     token: str | bool | None = None,
     force_download: bool = False,
-) -> HybridCNNRNN:
-    """Hub repo id -> model; from the cache when offline (HF_HUB_OFFLINE=1) or when the Hub is unreachable.
+) -> M:
+    """Hub repo id -> a `cls` model; from the cache when offline (HF_HUB_OFFLINE=1) or when the Hub is unreachable.
 
     Metadata and config.json must arrive within HYBRID_HUB_TIMEOUT_S; weights announced over HYBRID_MAX_MODEL_MB
     are refused before they are downloaded, and get HYBRID_HUB_TIMEOUT_S plus their size at HYBRID_HUB_MIN_MB_PER_S
@@ -209,19 +215,20 @@ def load_from_hub(
         )
         with phase(repo_id, WEIGHTS_NAME, limits.timeout_s, int(limits.max_model_mb * 1e6), **weights):
             weights_path = _download(repo_id, WEIGHTS_NAME, offline_reason, **kw)
-        return build_from_files(config_path, weights_path, repo_id)
+        return build_from_files(cls, config_path, weights_path, repo_id)
 
 
-def load_model(ref: str | os.PathLike, **kwargs: Any) -> HybridCNNRNN:
-    """A local folder (config.json + model.safetensors) or a Hub repo id -> model in eval mode.
+def load_model(ref: str | os.PathLike, cls: ModelClass[M], **kwargs: Any) -> M:
+    """A local folder (config.json + model.safetensors) or a Hub repo id -> a `cls` model in eval mode
+    (HybridCNNRNN.from_pretrained is this with cls=HybridCNNRNN).
 
     kwargs for Hub loads: revision, cache_dir, local_files_only, token, force_download (others are ignored).
     """
     target = resolve_ref(ref)
     if isinstance(target, Path):
-        return load_folder(target)
+        return load_folder(cls, target)
     names = ("revision", "cache_dir", "local_files_only", "token", "force_download")
-    return load_from_hub(target, **{k: v for k, v in kwargs.items() if k in names})
+    return load_from_hub(target, cls, **{k: v for k, v in kwargs.items() if k in names})
 
 
 def read_card(ref: str | os.PathLike, *, revision: str | None = None, token: str | bool | None = None) -> str:
@@ -262,12 +269,14 @@ def _push_error(repo_id: str, e: Exception) -> ModelError:
 def push_folder(
     folder: str | os.PathLike,
     repo_id: str,
+    cls: ModelClass,
     *,
     private: bool = False,
     token: str | bool | None = None,
     commit_message: str = "Upload hybrid CNN-RNN model",
 ) -> str:
-    """Check that a model folder loads, then upload config.json, model.safetensors and README.md in one commit.
+    """Check a model folder (its config, and weights that fit a `cls` model of it), then upload config.json,
+    model.safetensors and README.md in one commit.
 
     The folder's README.md is used when present; otherwise a model card is generated from the config.
     Returns the repo URL.
@@ -276,9 +285,10 @@ def push_folder(
     if not folder.is_dir():
         raise ModelError(f"{folder} is not a folder: push needs a model folder ({CONFIG_NAME} + {WEIGHTS_NAME})")
     repo_id = check_repo_id(repo_id, owner_required=True)
-    model = load_folder(folder)
+    model = load_folder(cls, folder)  # the whole check a load makes
     card_path = folder / CARD_NAME
-    card = card_path.read_bytes() if card_path.is_file() else str(model_card(model)).encode()
+    card = card_path.read_bytes() if card_path.is_file() else str(model_card(model.config)).encode()
+    del model
     operations = [
         CommitOperationAdd(path_in_repo=CONFIG_NAME, path_or_fileobj=str(folder / CONFIG_NAME)),
         CommitOperationAdd(path_in_repo=WEIGHTS_NAME, path_or_fileobj=str(folder / WEIGHTS_NAME)),

@@ -20,8 +20,11 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .backbones import create_backbone
+from .card import model_card
+from .checkpoint import save_weights
 from .config import HybridConfig
 from .errors import ModelError
+from .hub import load_model
 
 
 @dataclass
@@ -227,24 +230,20 @@ class HybridCNNRNN(
         out = self.forward_head(feats)
         return ClipOutput(out.logits, out.step_logits, out.attention, feats=feats, fmap=fmap)
 
-    # --- persistence ----------------------------------------------------------------------
+    # --- persistence (checkpoint.py, hub.py and card.py never import this module: they build `cls`) ------------
     def _save_pretrained(self, save_directory) -> None:
-        from .checkpoint import save_weights
-
         save_weights(self, save_directory)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> HybridCNNRNN:  # type: ignore[override]
-        """Local folder or Hub repo id -> model (safetensors only, config validated, never remote code)."""
-        from .hub import load_model
+        """Local folder or Hub repo id -> model (safetensors only, config validated, never remote code).
 
-        return load_model(str(pretrained_model_name_or_path), **kwargs)
+        kwargs for Hub loads: revision, cache_dir, local_files_only, token, force_download."""
+        return load_model(pretrained_model_name_or_path, cls, **kwargs)
 
     def generate_model_card(self, details: dict[str, Any] | None = None, **kwargs: Any):
         """README.md; `save_pretrained(dir, model_card_kwargs={"details": {...}})` passes training details.
 
         See card.model_card for the keys (data, protocol, metrics, speed, limits, intended_use, reproduce...).
         """
-        from .card import model_card
-
-        return model_card(self, {**kwargs, **(details or {})})
+        return model_card(self.config, {**kwargs, **(details or {})})

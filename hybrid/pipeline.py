@@ -13,7 +13,7 @@ import torch
 
 from .backbones import imagenet_labels
 from .explain import activation_maps, grad_cam, imagenet_concepts
-from .hub import default_model_dir, load_model
+from .hub import default_model_dir
 from .model import HybridCNNRNN
 from .runtime import CNNEngine, make_engine
 from .transforms import preprocess
@@ -72,7 +72,7 @@ class Recognizer:
         if model is None:
             model = default_model_dir()
         if not isinstance(model, HybridCNNRNN):
-            model = load_model(str(model))
+            model = HybridCNNRNN.from_pretrained(model)
         self.model = model.eval().to(memory_format=torch.channels_last)
         self.limits = limits
         # the CNN's runner: "auto" (OpenVINO when installed), "openvino" or "torch" (see runtime.py), or one built

@@ -296,13 +296,13 @@ def train(data: str | Path, out: str | Path, recipe: Recipe, cache_dir: str | Pa
 
 
 def save(model: HybridCNNRNN, out: str | Path, recipe: Recipe, history: list[dict], card: dict | None) -> None:
-    from .hub import model_card
+    from .card import model_card
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     (out / "training.json").write_text(json.dumps({"recipe": recipe.to_dict(), "history": history}, indent=1))
-    model_card(model, card).save(out / "README.md")
+    model_card(model.config, card).save(out / "README.md")
 
 
 __all__ = ["Augment", "Dataset", "Recipe", "cross_validate", "fit", "load_dataset", "summarize", "train"]

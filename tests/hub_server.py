@@ -455,12 +455,12 @@ def _run(req: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     try:
         if req["cmd"] == "load":
-            model = hub.load_model(req["ref"], **req.get("kwargs", {}))
+            model = HybridCNNRNN.from_pretrained(req["ref"], **req.get("kwargs", {}))
             out |= {"labels": model.labels, "digest": state_digest(model), "config": model.config.to_dict()}
         elif req["cmd"] == "card":
             out["text"] = hub.read_card(req["ref"])
         elif req["cmd"] == "push":
-            out["url"] = hub.push_folder(req["folder"], req["repo_id"], **req.get("kwargs", {}))
+            out["url"] = hub.push_folder(req["folder"], req["repo_id"], HybridCNNRNN, **req.get("kwargs", {}))
         elif req["cmd"] == "mixin_push":
             model = HybridCNNRNN.from_pretrained(req["folder"])
             out["url"] = str(model.push_to_hub(req["repo_id"]))

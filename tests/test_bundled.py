@@ -7,9 +7,10 @@ import functools
 import pytest
 from conftest import shared_data
 
+from hybrid import HybridCNNRNN
 from hybrid.app.models import IDLE_MODEL
 from hybrid.app.settings import bundled_models_dir
-from hybrid.hub import DEFAULT_MODEL, load_model
+from hybrid.hub import DEFAULT_MODEL
 from hybrid.pipeline import Recognizer
 
 MODELS_DIR = bundled_models_dir()
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.data
 
 @functools.cache
 def recognizer(name: str) -> Recognizer:
-    return Recognizer(load_model(MODELS_DIR / name))  # each bundled model loaded once for the module
+    return Recognizer(HybridCNNRNN.from_pretrained(MODELS_DIR / name))  # each bundled model loaded once
 
 
 def first_clip(*parts: str):

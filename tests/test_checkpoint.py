@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from hybrid import HybridCNNRNN, ModelError, hub
+from hybrid import HybridCNNRNN, ModelError
 from hybrid.checkpoint import BACKBONES, read_config, read_header
 from hybrid.config import HybridConfig
 
@@ -62,7 +62,7 @@ def test_a_config_value_of_the_wrong_type_is_refused_before_anything_is_built(
     monkeypatch.setattr(HybridCNNRNN, "__init__", lambda self, *a, **k: built.append(a))
     folder = _folder(tmp_path, tiny_model_dir, **changes)
     with pytest.raises(ModelError, match="config.json") as e:
-        hub.load_model(folder)
+        HybridCNNRNN.from_pretrained(folder)
     assert phrase in str(e.value) and not built
 
 
@@ -79,19 +79,19 @@ def test_a_backbone_off_the_list_is_refused_unless_the_operator_allows_it(tmp_pa
     folder = _folder(tmp_path, tiny_model_dir, backbone="vit_large_patch16_224")
     assert "vit_large_patch16_224" not in BACKBONES
     with pytest.raises(ModelError, match="names backbone 'vit_large_patch16_224', which this app does not load"):
-        hub.load_model(folder)
+        HybridCNNRNN.from_pretrained(folder)
     monkeypatch.setenv("HYBRID_BACKBONES", "*")  # allowed now, but it is 300 M parameters: the size cap says no
     with pytest.raises(ModelError, match=r"model of 30\d M parameters; the limit here is 100 M"):
-        hub.load_model(folder)
+        HybridCNNRNN.from_pretrained(folder)
     monkeypatch.setenv("HYBRID_MAX_PARAMS", str(10**9))  # and with that raised, the weights must fit it
     with pytest.raises(ModelError, match="model.safetensors of .* does not match config.json: .* tensors missing"):
-        hub.load_model(folder)
+        HybridCNNRNN.from_pretrained(folder)
 
 
 def test_a_huge_head_is_refused_by_its_parameter_count(tmp_path, tiny_model_dir):
     folder = _folder(tmp_path, tiny_model_dir, hidden_size=4096, proj_dim=4096, num_layers=8, bidirectional=True)
     with pytest.raises(ModelError, match=r"describes a model of \d+ M parameters; the limit here is 100 M"):
-        hub.load_model(folder)
+        HybridCNNRNN.from_pretrained(folder)
 
 
 def test_weights_are_checked_against_the_config_from_the_header(tmp_path, tiny_model_dir):
@@ -99,13 +99,13 @@ def test_weights_are_checked_against_the_config_from_the_header(tmp_path, tiny_m
     name = next(k for k in state if k.endswith("classifier.1.weight"))
     wrong = dict(state, **{name: torch.zeros(4, state[name].shape[1])})
     with pytest.raises(ModelError, match=rf"does not match config.json: {name} is \[4, \d+\], config.json implies \[3"):
-        hub.load_model(_folder(tmp_path, tiny_model_dir, weights=wrong))
+        HybridCNNRNN.from_pretrained(_folder(tmp_path, tiny_model_dir, weights=wrong))
     extra = dict(state, **{"smuggled": torch.zeros(10)})
     with pytest.raises(ModelError, match="1 unexpected tensors"):
-        hub.load_model(_folder(tmp_path, tiny_model_dir, weights=extra))
+        HybridCNNRNN.from_pretrained(_folder(tmp_path, tiny_model_dir, weights=extra))
     as_ints = dict(state, **{name: state[name].to(torch.int32)})
     with pytest.raises(ModelError, match=f"{name} is I32"):
-        hub.load_model(_folder(tmp_path, tiny_model_dir, weights=as_ints))
+        HybridCNNRNN.from_pretrained(_folder(tmp_path, tiny_model_dir, weights=as_ints))
 
 
 def test_a_header_that_lies_about_its_data_is_refused(tmp_path, tiny_model_dir):
@@ -120,7 +120,7 @@ def test_a_header_that_lies_about_its_data_is_refused(tmp_path, tiny_model_dir):
     with pytest.raises(ModelError, match=f"is damaged: tensor '{key}' has a bad entry in its header"):
         read_header(folder / "model.safetensors", "model.safetensors")
     with pytest.raises(ModelError, match="has a bad entry"):
-        hub.load_model(folder)
+        HybridCNNRNN.from_pretrained(folder)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
@@ -130,7 +130,7 @@ def test_nan_or_infinite_weights_are_refused_at_load(tmp_path, tiny_model_dir, b
     state[name] = state[name].clone()
     state[name][0] = bad
     with pytest.raises(ModelError, match=f"holds NaN or infinite values \\(in {name}\\)"):
-        hub.load_model(_folder(tmp_path, tiny_model_dir, weights=state))
+        HybridCNNRNN.from_pretrained(_folder(tmp_path, tiny_model_dir, weights=state))
 
 
 def test_read_config_returns_the_checked_config(tiny_model_dir):
@@ -151,18 +151,18 @@ def test_refusing_big_hostile_models_leaves_memory_where_it_was(tmp_path, tiny_m
     script = textwrap.dedent(
         """
         import json, sys
-        from hybrid import hub, ModelError
+        from hybrid import HybridCNNRNN, ModelError
 
         def rss():
             status = dict(line.split(":", 1) for line in open("/proc/self/status"))
             return int(status["VmRSS"].split()[0]) // 1024, int(status["VmHWM"].split()[0]) // 1024
 
-        hub.load_model(sys.argv[1])
+        HybridCNNRNN.from_pretrained(sys.argv[1])
         base = rss()
         errors = []
         for folder in sys.argv[2:]:
             try:
-                hub.load_model(folder)
+                HybridCNNRNN.from_pretrained(folder)
                 errors.append(None)
             except ModelError as e:
                 errors.append(str(e))

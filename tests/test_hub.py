@@ -28,7 +28,7 @@ def tiny_files(tiny_model_dir) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def tiny_digest(tiny_model_dir) -> str:
-    return state_digest(hub.load_model(tiny_model_dir))
+    return state_digest(HybridCNNRNN.from_pretrained(tiny_model_dir))
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +186,7 @@ def test_unanswered_request_times_out_quickly(monkeypatch, tmp_path):
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         t0 = time.perf_counter()
         with pytest.raises(ModelError, match="can't reach the Hugging Face Hub.*no answer within 0.5 s"):
-            hub.load_model("acme/silent", cache_dir=tmp_path)
+            HybridCNNRNN.from_pretrained("acme/silent", cache_dir=tmp_path)
         assert time.perf_counter() - t0 < 3
 
 
@@ -254,12 +254,12 @@ def test_model_push_to_hub_mixin_writes_a_loadable_repo(online, fake_hub, tiny_m
 )
 def test_bad_references_are_refused_without_network(ref, phrase):
     with pytest.raises(ModelError, match=phrase.replace(".", r"\.")):
-        hub.load_model(ref)
+        HybridCNNRNN.from_pretrained(ref)
 
 
 def test_a_file_is_not_a_model_folder(tiny_model_dir):
     with pytest.raises(ModelError, match="is a file"):
-        hub.load_model(tiny_model_dir / "config.json")
+        HybridCNNRNN.from_pretrained(tiny_model_dir / "config.json")
 
 
 def _folder(tmp_path: Path, tiny_model_dir: Path, files: dict[str, bytes | None]) -> Path:
@@ -281,7 +281,7 @@ def _config(tiny_model_dir: Path, **changes) -> bytes:
 def test_local_folder_with_pickled_weights_only_is_refused(tmp_path, tiny_model_dir):
     folder = _folder(tmp_path, tiny_model_dir, {"model.safetensors": None, "pytorch_model.bin": b"\x80\x04"})
     with pytest.raises(ModelError, match="found pytorch_model.bin: pickled checkpoints are never loaded"):
-        hub.load_model(folder)
+        HybridCNNRNN.from_pretrained(folder)
 
 
 @pytest.mark.parametrize(
@@ -294,7 +294,7 @@ def test_local_folder_with_pickled_weights_only_is_refused(tmp_path, tiny_model_
 )
 def test_broken_local_folder_is_refused(tmp_path, tiny_model_dir, change, phrase):
     with pytest.raises(ModelError, match=phrase):
-        hub.load_model(_folder(tmp_path, tiny_model_dir, change))
+        HybridCNNRNN.from_pretrained(_folder(tmp_path, tiny_model_dir, change))
 
 
 @pytest.mark.parametrize(
@@ -316,22 +316,22 @@ def test_config_that_does_not_fit_is_refused(tmp_path, tiny_model_dir, changes, 
 
 def test_backbone_pretrained_in_config_never_downloads(tmp_path, tiny_model_dir, tiny_digest):
     folder = _folder(tmp_path, tiny_model_dir, {"config.json": _config(tiny_model_dir, backbone_pretrained=True)})
-    assert state_digest(hub.load_model(folder)) == tiny_digest  # weights come from model.safetensors only
+    assert state_digest(HybridCNNRNN.from_pretrained(folder)) == tiny_digest  # weights come from model.safetensors only
 
 
 def test_push_argument_errors_need_no_network(tmp_path, tiny_model_dir, capsys):
     with pytest.raises(ModelError, match="is not a folder"):
-        hub.push_folder(tmp_path / "missing", "acme/x")
+        hub.push_folder(tmp_path / "missing", "acme/x", HybridCNNRNN)
     for repo_id in ("just-a-name", "https://huggingface.co/acme/x", "a/b/c", "acme/bad name"):
         with pytest.raises(ModelError, match="not a Hub repo id of the form owner/name"):
-            hub.push_folder(tiny_model_dir, repo_id)
+            hub.push_folder(tiny_model_dir, repo_id, HybridCNNRNN)
     assert cli_main(["push", str(tmp_path / "missing"), "acme/x"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
 
 
 # --- model card ---------------------------------------------------------------------------------------
 def test_model_card_has_every_section_training_passes(tiny_model_dir):
-    model = hub.load_model(tiny_model_dir)
+    model = HybridCNNRNN.from_pretrained(tiny_model_dir)
     details = {
         "title": "Kitchen actions",
         "datasets": ["acme/kitchen-clips"],
@@ -345,7 +345,7 @@ def test_model_card_has_every_section_training_passes(tiny_model_dir):
         "repo_id": "acme/kitchen",
         "notes": "Trained in 3 minutes.",
     }
-    card = model_card(model, details)
+    card = model_card(model.config, details)
     text = str(card)
     assert card.data.library_name == "hybrid" and card.data.datasets == ["acme/kitchen-clips"]
     assert card.data.metrics == ["accuracy", "macro_f1"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from hub_server import TRICKLE_S, FakeHub, HubWorker
 
-from hybrid import ModelError
+from hybrid import HybridCNNRNN, ModelError
 from hybrid.app import clip
 from hybrid.app.errors import AppError
 from hybrid.app.models import ModelCache
@@ -171,8 +171,6 @@ def test_an_aborted_load_leaves_no_thread_and_the_hub_sees_the_hang_up(fake_hub,
     handler (a byte every TRICKLE_S) finds the connection shut and ends: the socket was cut, not just abandoned."""
     from huggingface_hub import constants
 
-    from hybrid import hub
-
     monkeypatch.setattr(constants, "ENDPOINT", fake_hub.url)
     monkeypatch.setattr(
         constants, "HUGGINGFACE_CO_URL_TEMPLATE", fake_hub.url + "/{repo_id}/resolve/{revision}/{filename}"
@@ -186,7 +184,7 @@ def test_an_aborted_load_leaves_no_thread_and_the_hub_sees_the_hang_up(fake_hub,
 
     def load() -> None:  # in a thread, so that a load ignoring its deadline fails the test instead of hanging it
         try:
-            hub.load_model(repo_id, cache_dir=tmp_path)
+            HybridCNNRNN.from_pretrained(repo_id, cache_dir=tmp_path)
         except BaseException as e:  # noqa: BLE001 - checked below
             outcome.append(e)
 

@@ -70,7 +70,7 @@ import torch
 from app_server import MAX_FILE_MB
 from conftest import call_raw
 
-from hybrid import HybridCNNRNN, ModelError, hub
+from hybrid import HybridCNNRNN, ModelError
 from hybrid.app import card, clip, live
 from hybrid.app import models as app_models
 from hybrid.app import timeline as app_timeline
@@ -167,7 +167,7 @@ def test_a_pickled_checkpoint_in_a_model_folder_never_runs(app_ctx, app_env, tin
     for name, phrase in refusals.items():
         folder = models / name
         with pytest.raises(ModelError, match=phrase):
-            hub.load_model(folder)
+            HybridCNNRNN.from_pretrained(folder)
         with pytest.raises(ModelError, match=phrase):
             HybridCNNRNN.from_pretrained(folder)
         assert cli_main(["predict", str(index_clip_path), "--model", str(folder)]) == 2
@@ -286,7 +286,7 @@ def test_a_huge_repo_id_is_refused_without_echoing_it(app_ctx, app_env, index_cl
     assert e.value.title == NOT_A_REPO_ID and len(e.value.message) < 300 and "bbb..." in e.value.message
     for ref in (huge, "/" + "c" * 400_000, "https://" + "d" * 400_000):
         with pytest.raises(ModelError) as e:
-            hub.load_model(ref)
+            HybridCNNRNN.from_pretrained(ref)
         assert len(str(e.value)) < 300, str(e.value)[:200]
     capsys.readouterr()
     assert cli_main(["predict", str(index_clip_path), "--model", huge]) == 2
