@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -261,14 +260,3 @@ def new_session(
     """A LiveSession for a Recognizer, or for `model` with `engine` (default: the model's fast CNN engine)."""
     rec = model if isinstance(model, Recognizer) else Recognizer(model, engine=engine)
     return LiveSession(rec, **kwargs)
-
-
-def replay(
-    session: LiveSession, frames: Iterable[tuple[int, float, np.ndarray]]
-) -> Iterator[LiveUpdate]:  # fmt: skip
-    """Play (index, time s, RGB frame) triples (e.g. video.iter_frames) into a session as a camera would;
-    yields each taken frame's update."""
-    for _, t, frame in frames:
-        u = session.offer(frame, t)
-        if u is not None:
-            yield u
