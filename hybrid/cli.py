@@ -36,6 +36,9 @@ def cmd_predict(args) -> int:
         return 0
     v = pred.video
     print(f"{args.video}: {v['width']}x{v['height']}, {v['duration_s']:.1f} s, {len(pred.indices)} frames sampled")
+    if pred.known is False:
+        print(f"  not one of the {len(rec.labels)} actions this model knows (open-set score "
+              f"{pred.openset_score:.3g} < {pred.threshold:.3g}); the closest:")  # fmt: skip
     for label, score in pred.topk:
         print(f"  {score:6.1%}  {label}")
     print("  " + ", ".join(f"{k} {t:.0f} ms" for k, t in pred.timings_ms.items()))
@@ -150,6 +153,11 @@ def _add_train(sub) -> None:
     p.add_argument("--cache", default="cache/features", help="feature cache folder")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--card", default=None, help="JSON file of model card sections (metrics, limits, ...)")
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="cross-validate first and store the open-set threshold that accepts 95%% of held-out clips",
+    )
     _recipe_args(p)
     p.set_defaults(func=cmd_train)
 
@@ -163,7 +171,7 @@ def cmd_train(args) -> int:
             card = json.loads(open(args.card, encoding="utf-8").read())
         except (OSError, ValueError) as e:
             raise HybridError(f"can't read model card details {args.card}: {e}") from e
-    model = train(args.data, args.out, _recipe(args), args.cache, args.device, card=card)
+    model = train(args.data, args.out, _recipe(args), args.cache, args.device, card=card, calibrate=args.calibrate)
     print(f"saved {args.out} ({len(model.labels)} classes: {', '.join(model.labels)})")
     return 0
 
@@ -175,6 +183,13 @@ def _add_eval(sub) -> None:
     p.add_argument("--cv", choices=["groups"], default=None, help="leave-one-group-out CV of a training recipe")
     p.add_argument("--cache", default="cache/features", help="feature cache folder (--cv)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (--cv)")
+    p.add_argument(
+        "--ood",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of out-of-domain videos (any depth; repeatable): adds the open-set rates",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _recipe_args(p)
     p.set_defaults(func=cmd_eval)
@@ -191,7 +206,7 @@ def cmd_eval(args) -> int:
         from .evaluate import evaluate
         from .pipeline import Recognizer
 
-        report = evaluate(Recognizer(args.model), args.data)
+        report = evaluate(Recognizer(args.model), args.data, args.ood)
     if args.json:
         print(json.dumps(report))
         return 0
@@ -199,6 +214,17 @@ def cmd_eval(args) -> int:
     for name, row in report["per_class"].items():
         acc = "n/a" if row["accuracy"] is None else f"{row['accuracy']:.1%}"
         print(f"  {name:>20s}  {acc:>6s}  (n={row['n']})")
+    o = report.get("openset")
+    if o:
+        at = "no threshold stored" if o["threshold"] is None else f"threshold {o['threshold']:.4g}"
+        shares = (
+            ""
+            if o["threshold"] is None
+            else f": {o['in_accepted']:.1%} in-domain accepted, "
+            f"{o['ood_rejected']:.1%} of {o['n_ood']} out-of-domain rejected"
+        )
+        auroc = "n/a" if o["auroc"] is None else f"{o['auroc']:.3f}"
+        print(f"open set ({o['score']}, {at}){shares}; AUROC {auroc}")
     for fold in report.get("folds", []):
         print(f"  fold {fold['group']:>6s}: {fold['accuracy']:.1%} (n={fold['n']})")
     if report.get("unknown_classes"):

@@ -20,6 +20,7 @@ RNN_TYPES = ("gru", "lstm")
 TEMPORAL_POOLS = ("last", "mean", "attention")
 RESIZE_MODES = ("squash", "center_crop", "letterbox")
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "area")  # see transforms.py
+OPENSET_SCORES = ("maxprob", "maxlogit", "energy")  # see openset.py
 STORAGE_DTYPES = ("float32", "float16")  # dtype of model.safetensors (float16 halves the file)
 # Upper bounds on sizes: a hostile config.json must not make the app allocate gigabytes before any weight
 # is read. Far above any model this project trains.
@@ -54,6 +55,10 @@ class HybridConfig:
     # False once the backbone's last stages were fine-tuned: its ImageNet classifier no longer reads the
     # features it was trained on (measured: 12 % top-1 agreement, near-uniform probabilities)
     imagenet_concepts: bool = True
+    # "not one of the actions I know": the clip's open-set score (openset.py) below the threshold; None: the
+    # model has no calibrated threshold (older models), so no such decision is made
+    openset_score: str = "maxprob"
+    openset_threshold: float | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -62,7 +67,7 @@ class HybridConfig:
             raise ModelError("labels must be a list of class names (strings)")
         set_(self, "labels", tuple(labels))
         for name in ("backbone", "resize_mode", "interpolation", "spatial_pool", "rnn_type", "temporal_pool",
-                     "storage_dtype"):  # fmt: skip
+                     "storage_dtype", "openset_score"):  # fmt: skip
             if not isinstance(getattr(self, name), str):
                 raise _bad(name, getattr(self, name), "a string")
         if self.backbone_pretrained is not None and not isinstance(self.backbone_pretrained, (str, bool)):
@@ -73,6 +78,8 @@ class HybridConfig:
             if not isinstance(getattr(self, name), bool):
                 raise _bad(name, getattr(self, name), "true or false")
         set_(self, "dropout", _float("dropout", self.dropout))
+        if self.openset_threshold is not None:
+            set_(self, "openset_threshold", _float("openset_threshold", self.openset_threshold))
         set_(self, "image_size", _seq("image_size", self.image_size, 2, _int))
         set_(self, "mean", _seq("mean", self.mean, 3, _float))
         set_(self, "std", _seq("std", self.std, 3, _float))
@@ -91,7 +98,7 @@ class HybridConfig:
             raise ModelError(f"label {shorten(repr(bad))} is not a class name (1-100 characters, no <>`\\ or control)")
         for name, allowed in (("rnn_type", RNN_TYPES), ("temporal_pool", TEMPORAL_POOLS),
                               ("resize_mode", RESIZE_MODES), ("interpolation", INTERPOLATIONS),
-                              ("storage_dtype", STORAGE_DTYPES)):  # fmt: skip
+                              ("storage_dtype", STORAGE_DTYPES), ("openset_score", OPENSET_SCORES)):  # fmt: skip
             if getattr(self, name) not in allowed:
                 raise ModelError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
         if self.num_frames < 1 or min(self.image_size) < 32:

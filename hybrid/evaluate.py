@@ -8,14 +8,28 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from . import openset
 from .data import scan_folder
-from .errors import HybridError
+from .errors import DataError, HybridError
 from .pipeline import Recognizer
 from .train import summarize
+from .video import VIDEO_EXTS
 
 
-def evaluate(recognizer: Recognizer, data: str | Path, quiet: bool = False) -> dict[str, Any]:
-    """Accuracy, n, per-class accuracy and confusion of `recognizer` on every clip under `data`.
+def videos_under(folder: str | Path) -> list[Path]:
+    """Every video file under `folder`, at any depth (an out-of-domain folder needs no class folders)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder of videos")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
+
+
+def evaluate(
+    recognizer: Recognizer, data: str | Path, ood: list[str | Path] = (), quiet: bool = False
+) -> dict[str, Any]:  # fmt: skip
+    """Accuracy, n, per-class accuracy and confusion of `recognizer` on every clip under `data`; with `ood`
+    folders (every video under them is out of the model's domain) also "openset": the share of in-domain clips
+    accepted and of out-of-domain ones rejected at the model's threshold, and the AUROC of its open-set score.
 
     Classes the model does not know are reported (unknown_classes), not counted; clips that fail
     to decode are listed under errors and not counted either.
@@ -28,7 +42,7 @@ def evaluate(recognizer: Recognizer, data: str | Path, quiet: bool = False) -> d
     for s in samples:
         if s.label not in labels:
             unknown[s.label] = unknown.get(s.label, 0) + 1
-    y_true, y_pred, errors = [], [], []
+    y_true, y_pred, errors, in_scores, accepted = [], [], [], [], []
     for s in tqdm(known, desc="eval", unit="clip", disable=quiet):
         try:
             pred = recognizer(s.path, topk=1)
@@ -37,6 +51,22 @@ def evaluate(recognizer: Recognizer, data: str | Path, quiet: bool = False) -> d
             continue
         y_true.append(labels.index(s.label))
         y_pred.append(labels.index(pred.label))
+        in_scores.append(pred.openset_score)
+        accepted.append(pred.known is not False)
     report = summarize(y_true, y_pred, labels)
+    if ood:
+        ood_scores = []
+        for path in tqdm([p for d in ood for p in videos_under(d)], desc="ood", unit="clip", disable=quiet):
+            try:
+                ood_scores.append(recognizer(path, topk=1).openset_score)
+            except HybridError as e:
+                errors.append({"path": str(path), "error": str(e)})
+        cfg = recognizer.model.config
+        right = [t == p for t, p, a in zip(y_true, y_pred, accepted) if a]
+        report["openset"] = {
+            **openset.rates(in_scores, ood_scores, cfg.openset_threshold),
+            "score": cfg.openset_score,
+            "accuracy_accepted": sum(right) / len(right) if right else None,
+        }
     report.update(unknown_classes=unknown, errors=errors, seconds=round(time.time() - t0, 1))
     return report

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import openset
 from .backbones import imagenet_labels
 from .explain import activation_maps, grad_cam, imagenet_concepts
 from .hub import default_model_dir
@@ -34,16 +35,27 @@ class Prediction:
     timestamps_s: list[float]
     video: dict[str, Any]
     timings_ms: dict[str, float]
+    openset_score: float = float("nan")  # how much the clip looks like a known class (the model's openset_score)
+    threshold: float | None = None  # the model's open-set threshold (None: not calibrated)
     heatmaps: np.ndarray | None = None  # [T,h',w'] where the CNN fired, per frame in [0,1] (explain=True)
     gradcam: np.ndarray | None = None  # [T,h',w'] Grad-CAM of the answer, one scale for the clip (explain=True)
     concepts: list[list[tuple[str, float]]] = field(default_factory=list)  # top ImageNet classes per frame (if any)
 
+    @property
+    def known(self) -> bool | None:
+        """Is the clip one of the model's classes? None when the model has no open-set threshold."""
+        return None if self.threshold is None else bool(self.openset_score >= self.threshold)
+
     def to_dict(self, detail: bool = False) -> dict[str, Any]:
-        """JSON-friendly dict; the first keys follow the CLI contract (label, score, topk, frames, timings_ms)."""
+        """JSON-friendly dict; the first keys follow the CLI contract (label, score, topk, frames, timings_ms;
+        known, openset_score, threshold). `label` is the closest class, known or not."""
         out: dict[str, Any] = {
             "label": self.label,
             "score": round(self.score, 6),
             "topk": [[lab, round(s, 6)] for lab, s in self.topk],
+            "known": self.known,
+            "openset_score": round(self.openset_score, 6),
+            "threshold": self.threshold,
             "frames": len(self.indices),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "video": self.video,
@@ -122,6 +134,7 @@ class Recognizer:
             out = m.forward_head(feats[None])
             step_probs = out.step_logits[0].softmax(-1)  # [T,K]
             top = step_probs[-1].topk(min(topk, len(m.labels)))
+            known = float(openset.score(out.logits[0], m.config.openset_score))
         timings["rnn"] = (time.perf_counter() - t2) * 1000
         pred = Prediction(
             label=m.labels[int(top.indices[0])],
@@ -144,6 +157,8 @@ class Recognizer:
                 "sampling": clip.method,
             },
             timings_ms=timings,
+            openset_score=known,
+            threshold=m.config.openset_threshold,
         )
         if explain:  # outside inference_mode: Grad-CAM needs gradients
             pred.heatmaps = activation_maps(fmap)

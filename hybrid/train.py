@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import openset
 from .backbones import PACKAGED_IMAGENET, split_backbone
 from .data import Sample, leave_one_group_out, scan_folder, split_groups
 from .features import Augment, FeatureCache, augment_variants
@@ -198,10 +199,11 @@ def _loss(out, y: torch.Tensor, weight: torch.Tensor, recipe: Recipe) -> torch.T
     return loss
 
 
-def new_model(recipe: Recipe, labels: list[str]) -> HybridCNNRNN:
+def new_model(recipe: Recipe, labels: list[str], openset_threshold: float | None = None) -> HybridCNNRNN:
     """A model with ImageNet backbone weights and a freshly initialised head (seeded)."""
     torch.manual_seed(recipe.seed)
-    return HybridCNNRNN(recipe.model_config(labels, PACKAGED_IMAGENET))
+    cfg = recipe.model_config(labels, PACKAGED_IMAGENET)
+    return HybridCNNRNN(cfg, openset_threshold=openset_threshold)
 
 
 def cross_validate(
@@ -213,8 +215,9 @@ def cross_validate(
     """
     t0 = time.time()
     template = new_model(recipe, ds.labels)  # every fold starts from the same initial head
-    folds, y_true, y_pred = [], [], []
+    folds, y_true, y_pred, held_out = [], [], [], []
     tta: dict[str, list[int]] = {}
+    kind = recipe.model.openset_score
     splits = list(leave_one_group_out(ds.samples))[shard[0] :: shard[1]]
     for group, train_idx, test_idx in tqdm(splits, desc="folds", disable=quiet):
         train_idx, val_idx = split_groups(ds.samples, train_idx, recipe.val_groups, seed=recipe.seed)
@@ -231,7 +234,10 @@ def cross_validate(
             tta.setdefault(name, []).extend(total.argmax(1).tolist())
         truth = [ds.y[i] for i in test_idx]
         acc = float(np.mean([p == t for p, t in zip(pred, truth)]))
-        folds.append({"group": group, "n": len(test_idx), "accuracy": acc, "truth": truth, "pred": pred})
+        scores = [round(float(v), 6) for v in openset.score(logits, kind)]  # clips the fold's model never saw
+        held_out += scores
+        folds.append({"group": group, "n": len(test_idx), "accuracy": acc, "truth": truth, "pred": pred,
+                      "openset_scores": scores})  # fmt: skip
         y_true += truth
         y_pred += pred
     report = summarize(y_true, y_pred, ds.labels)
@@ -242,6 +248,8 @@ def cross_validate(
         mean_fold_accuracy=float(np.mean([f["accuracy"] for f in folds])),
         accuracy_flip_tta=accuracy_tta.get("flip"),
         accuracy_tta=accuracy_tta,
+        # the threshold a model trained on all of it would get: it accepts openset.ACCEPT of the held-out clips
+        openset={"score": kind, "accept": openset.ACCEPT, "threshold": openset.threshold_at(held_out)},
         seconds=round(time.time() - t0, 1),
     )
     return report
@@ -283,16 +291,34 @@ def summarize(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict[s
 
 
 def train(data: str | Path, out: str | Path, recipe: Recipe, cache_dir: str | Path, device: str = "auto",
-          card: dict[str, Any] | None = None) -> HybridCNNRNN:  # fmt: skip
-    """Train on every clip under `data` (minus val groups when recipe.val_groups) and save to `out`."""
+          card: dict[str, Any] | None = None, calibrate: bool = False) -> HybridCNNRNN:  # fmt: skip
+    """Train on every clip under `data` (minus val groups when recipe.val_groups) and save to `out`.
+
+    calibrate: first cross-validate the recipe (leave one group out) and give the model the open-set threshold
+    that accepts openset.ACCEPT of the held-out clips (a clip scoring below it is "none of these")."""
     device = pick_device(device)
     ds = load_dataset(data, recipe, cache_dir, device)
-    model = new_model(recipe, ds.labels)
+    threshold = None
+    if calibrate:
+        cv = cross_validate(ds, recipe, device)
+        threshold = cv["openset"]["threshold"]
+        card = {**(card or {}), "open_set": _openset_card(cv)}
+    model = new_model(recipe, ds.labels, threshold)
     train_idx, val_idx = split_groups(ds.samples, list(range(len(ds.samples))), recipe.val_groups, recipe.seed)
     history = fit(model, ds, train_idx, val_idx, recipe, device)
     model = model.cpu().eval()
     save(model, out, recipe, history, card)
     return model
+
+
+def _openset_card(cv: dict[str, Any]) -> str:
+    o = cv["openset"]
+    return (
+        f"A clip whose `{o['score']}` score is below {o['threshold']:.4g} is answered as none of these classes. "
+        f"The threshold accepts {o['accept']:.0%} of the clips held out in {len(cv['folds'])}-fold "
+        f"leave-one-group-out cross-validation (held-out accuracy {cv['accuracy']:.1%} on {cv['n']} clips); "
+        "how many out-of-domain clips it rejects is measured with `python -m hybrid eval --ood DIR`."
+    )
 
 
 def save(model: HybridCNNRNN, out: str | Path, recipe: Recipe, history: list[dict], card: dict | None) -> None:

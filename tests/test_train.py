@@ -212,3 +212,57 @@ def test_feature_cache_follows_the_clip_bytes_not_its_path_or_mtime(tiny_model_d
     cv2_write(copy, clip_frames("blue", rng), fps=10, fourcc="MJPG")  # the same path, other content
     (edited,) = cache.get(copy, [Augment()])
     assert len(list((tmp_path / "cache").iterdir())) == 2 and not torch.equal(edited, feats)
+
+
+def _ood_clips(folder: Path) -> Path:
+    """Clips of nothing the tiny dataset holds: noise, solid colours, a test pattern (nested folders)."""
+    rng = np.random.default_rng(5)
+    (folder / "noise").mkdir(parents=True)
+    (folder / "flat" / "colours").mkdir(parents=True)
+    for i in range(3):
+        cv2_write(folder / "noise" / f"n{i}.avi", [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(N)],
+                  fps=10, fourcc="MJPG")  # fmt: skip
+    for i, colour in enumerate([(0, 0, 0), (255, 255, 255), (0, 200, 0)]):
+        cv2_write(folder / "flat" / "colours" / f"c{i}.avi", [np.full((H, W, 3), colour, np.uint8)] * N, fps=10,
+                  fourcc="MJPG")  # fmt: skip
+    bars = np.repeat(np.repeat(np.arange(8, dtype=np.uint8)[None, :, None] * 32, H, 0), W // 8, 1)
+    cv2_write(folder / "pattern.avi", [np.repeat(bars, 3, 2)] * N, fps=10, fourcc="MJPG")
+    return folder
+
+
+def test_calibrated_training_stores_the_open_set_threshold_and_the_cli_reports_it(tiny_dataset, cache, tmp_path):
+    """train --calibrate: the threshold is the one that accepts 95 % of the clips held out by cross-validation
+    (not of the clips the model then learns); predict --json and eval --ood report it and the decisions."""
+    from hybrid import openset
+
+    ds = load_dataset(tiny_dataset, RECIPE, cache)
+    cv = cross_validate(ds, RECIPE, quiet=True)
+    held_out = [s for f in cv["folds"] for s in f["openset_scores"]]
+    assert len(held_out) == 32 and cv["openset"]["threshold"] == openset.threshold_at(held_out)
+    assert np.mean(np.array(held_out) >= cv["openset"]["threshold"]) >= 0.95
+
+    out = tmp_path / "model"
+    model = train(tiny_dataset, out, RECIPE, cache, device="cpu", calibrate=True)
+    config = json.loads((out / "config.json").read_text())
+    assert config["openset_threshold"] == pytest.approx(cv["openset"]["threshold"])  # same folds, same seed
+    assert config["openset_score"] == "maxprob" and model.config.openset_threshold == config["openset_threshold"]
+    assert "Not one of these" in (out / "README.md").read_text()
+
+    ood = _ood_clips(tmp_path / "ood")
+    run = [sys.executable, "-m", "hybrid"]
+    preds = []
+    for clip in sorted(ood.rglob("*.avi")):
+        proc = subprocess.run([*run, "predict", str(clip), "--model", str(out), "--json"], capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        p = json.loads(proc.stdout)
+        assert p["threshold"] == pytest.approx(config["openset_threshold"]) and p["label"] in CLASSES
+        assert p["known"] == (p["openset_score"] >= p["threshold"]) and p["openset_score"] == pytest.approx(p["score"])
+        preds.append(p)
+    proc = subprocess.run([*run, "eval", "--data", str(tiny_dataset), "--model", str(out), "--ood", str(ood),
+                           "--json"], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    o = json.loads(proc.stdout.strip().splitlines()[-1])["openset"]
+    assert o["n_in"] == 32 and o["n_ood"] == 7 and o["threshold"] == pytest.approx(config["openset_threshold"])
+    assert o["ood_rejected"] == pytest.approx(np.mean([not p["known"] for p in preds]))  # the same decisions
+    assert 0.0 <= o["auroc"] <= 1.0 and o["in_accepted"] >= 0.9  # training clips: they are accepted
