@@ -117,6 +117,13 @@ class Handlers:
             gr.Warning(e.message, title=e.title)
             return f"### ⚠️ {e.title}\n{e.message}"
 
+    def show_known(self, model: str | None, repo_id: str | None) -> str:
+        """The Classify tab's line of what the chosen model knows (the Model card tab says why it can't load)."""
+        try:
+            return card.known_actions(self.ctx, model, repo_id)
+        except AppError:
+            return ""
+
     def live_step(self, frame, state, model: str | None, repo_id: str | None):
         """One webcam frame -> the running answer (skipped frames leave the page as it is)."""
         try:
@@ -147,8 +154,12 @@ def on_clear(video: str | None):
     return IDLE, gr.Column(visible=False), gr.Column(visible=False)
 
 
-def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None) -> None:
+def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None, demo: gr.Blocks) -> None:
     """Tab 1: classify an uploaded or recorded clip."""
+    knows = gr.Markdown("", elem_id="knows")
+    for trigger in (demo.load, model.change, repo_id.submit):
+        trigger(ui.show_known, [model, repo_id], knows, api_visibility="private", concurrency_id="card",
+                show_progress="hidden")  # fmt: skip
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=320):
             video = gr.Video(
@@ -356,7 +367,7 @@ def build_demo(ctx: AppContext | None = None, examples_dir: str | None = None) -
             )  # fmt: skip
         with gr.Tabs():
             with gr.Tab("Classify a clip", id="clip"):
-                clip_tab(ui, model, repo_id, examples_dir)
+                clip_tab(ui, model, repo_id, examples_dir, demo)
             with gr.Tab("Live (webcam)", id="live"):
                 live_tab(ui, model, repo_id)
             with gr.Tab("Timeline (long videos)", id="timeline"):

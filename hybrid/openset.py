@@ -20,6 +20,7 @@ from .config import OPENSET_SCORES as SCORES
 from .errors import ConfigError, shorten
 
 ACCEPT = 0.95  # the share of in-domain (held-out) clips a threshold is set to accept
+UNKNOWN = "unknown"  # the label of a clip, a moment or a stretch of video that is none of the model's classes
 
 
 def score(logits: torch.Tensor, kind: str = "maxprob") -> torch.Tensor:
@@ -32,6 +33,12 @@ def score(logits: torch.Tensor, kind: str = "maxprob") -> torch.Tensor:
     if kind == "energy":
         return torch.logsumexp(logits, -1)
     raise ConfigError(f"open-set score must be one of {SCORES}, not {shorten(kind)!r}")
+
+
+def decide(logits: torch.Tensor, kind: str, threshold: float | None) -> tuple[float, bool | None]:
+    """One clip's logits [K] -> (open-set score, known?); known is None when there is no threshold."""
+    s = float(score(logits, kind))
+    return s, (None if threshold is None else s >= threshold)
 
 
 def threshold_at(in_domain: Sequence[float], accept: float = ACCEPT) -> float:

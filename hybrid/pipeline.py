@@ -134,7 +134,7 @@ class Recognizer:
             out = m.forward_head(feats[None])
             step_probs = out.step_logits[0].softmax(-1)  # [T,K]
             top = step_probs[-1].topk(min(topk, len(m.labels)))
-            known = float(openset.score(out.logits[0], m.config.openset_score))
+            open_score, _ = openset.decide(out.logits[0], m.config.openset_score, m.config.openset_threshold)
         timings["rnn"] = (time.perf_counter() - t2) * 1000
         pred = Prediction(
             label=m.labels[int(top.indices[0])],
@@ -157,7 +157,7 @@ class Recognizer:
                 "sampling": clip.method,
             },
             timings_ms=timings,
-            openset_score=known,
+            openset_score=open_score,
             threshold=m.config.openset_threshold,
         )
         if explain:  # outside inference_mode: Grad-CAM needs gradients

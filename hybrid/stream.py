@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import openset
 from .errors import ConfigError, ModelError, shorten
 from .model import HybridCNNRNN
 from .pipeline import Recognizer
@@ -99,6 +100,12 @@ class LiveUpdate:
     skipped: int  # frames offered but not taken (not due, or stale)
     cnn_ms: float  # preprocess + CNN for this frame
     latency_ms: float  # from offer() to this answer (preprocess + CNN + RNN)
+    known: bool | None = None  # one of the model's classes? (None: the model has no open-set threshold)
+
+    @property
+    def shown(self) -> str:
+        """What the answer is: the closest class, or openset.UNKNOWN when it is none of them."""
+        return openset.UNKNOWN if self.known is False else self.label
 
     def topk(self, labels: list[str], k: int = 5) -> list[tuple[str, float]]:
         order = np.argsort(-self.probs)[:k]
@@ -218,9 +225,11 @@ class LiveSession:
         logits, context = self.push_feature(feat)
         probs = logits.float().softmax(-1).numpy()
         i = int(probs.argmax())
+        cfg = self.model.config
+        _, known = openset.decide(logits, cfg.openset_score, cfg.openset_threshold)
         update = LiveUpdate(
             t=rel, label=self.labels[i], score=float(probs[i]), probs=probs, context=context, taken=self.taken,
-            skipped=self.skipped, cnn_ms=cnn_ms, latency_ms=(time.perf_counter() - start) * 1000,
+            skipped=self.skipped, cnn_ms=cnn_ms, latency_ms=(time.perf_counter() - start) * 1000, known=known,
         )  # fmt: skip
         self._remember(update)
         self.last = update
@@ -228,12 +237,12 @@ class LiveSession:
 
     def _remember(self, u: LiveUpdate) -> None:
         h = self.history
-        if h and h[-1].label == u.label:
+        if h and h[-1].label == u.shown:
             h[-1].end, h[-1].score = u.t, max(h[-1].score, u.score)
         else:
             if h:
                 h[-1].end = u.t
-            h.append(Span(u.label, u.t, u.t, u.score))
+            h.append(Span(u.shown, u.t, u.t, u.score))
         while len(h) > 1 and h[0].end < u.t - self.history_s:
             h.popleft()
 
@@ -247,7 +256,7 @@ class LiveSession:
             "take_fps": round(1 / self.period, 2),
             "taken": self.taken,
             "skipped": self.skipped,
-            "label": u.label if u else None,
+            "label": u.shown if u else None,
             "score": round(u.score, 4) if u else None,
             "context": u.context if u else 0,
             "latency_ms": round(u.latency_ms, 1) if u else None,

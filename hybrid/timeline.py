@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import torch
 
+from . import openset
 from .errors import ConfigError, VideoError
 from .pipeline import Recognizer
 from .stream import DEFAULT_WINDOW_S
@@ -39,9 +40,10 @@ BATCH = 4  # frames per CNN call (the OpenVINO engine's chunk size)
 class Window:
     start: float  # time of its first frame (s)
     end: float  # time of its last frame + one frame step
-    label: str
-    score: float
+    label: str  # the closest class, or openset.UNKNOWN when the window is none of the model's classes
+    score: float  # the closest class's probability
     probs: list[float]  # [K], in the order of Timeline.labels
+    closest: str = ""  # the closest class (= label when known)
 
 
 @dataclass
@@ -90,8 +92,8 @@ class Timeline:
         }
         if windows:
             out["windows"] = [
-                {"start": round(w.start, r), "end": round(w.end, r), "label": w.label, "score": round(w.score, 4),
-                 "probs": [round(p, 4) for p in w.probs]}
+                {"start": round(w.start, r), "end": round(w.end, r), "label": w.label, "closest": w.closest,
+                 "score": round(w.score, 4), "probs": [round(p, 4) for p in w.probs]}
                 for w in self.windows
             ]  # fmt: skip
         return out
@@ -180,10 +182,13 @@ def build_timeline(
     def window_now() -> None:
         nonlocal head_s
         t0 = time.perf_counter()
-        probs = m.forward_head(torch.stack(list(feats))[None]).logits[0].float().softmax(-1)
+        logits = m.forward_head(torch.stack(list(feats))[None]).logits[0].float()
+        probs = logits.softmax(-1)
+        _, known = openset.decide(logits, m.config.openset_score, m.config.openset_threshold)
         head_s += time.perf_counter() - t0
         i = int(probs.argmax())
-        windows.append(Window(times[0], times[-1] + 1 / fps, m.labels[i], float(probs[i]), probs.tolist()))
+        label = m.labels[i] if known is not False else openset.UNKNOWN
+        windows.append(Window(times[0], times[-1] + 1 / fps, label, float(probs[i]), probs.tolist(), m.labels[i]))
 
     def flush() -> None:
         nonlocal n, cnn_s, last_end
@@ -214,7 +219,8 @@ def build_timeline(
         if n < T:  # shorter than one window: the ordinary prediction over the whole clip
             pred = rec.predict_clip(read_clip(path, T, limits=limits))
             probs = pred.step_probs[-1]
-            windows = [Window(0.0, duration, pred.label, pred.score, [float(p) for p in probs])]
+            label = pred.label if pred.known is not False else openset.UNKNOWN
+            windows = [Window(0.0, duration, label, pred.score, [float(p) for p in probs], pred.label)]
             n += len(pred.indices)
         elif last_end != n:  # the tail: one more window ending at the last frame
             window_now()

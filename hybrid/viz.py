@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 ANSWER_COLOR = "#e8590c"  # the predicted class, everywhere
+UNKNOWN_COLOR = "#adb5bd"  # "not one of the actions I know", everywhere
 OTHER_COLORS = ["#1c7ed6", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#e64980", "#5c7cfa", "#74b816"]
 INK, MUTED = "#212529", "#868e96"
 
@@ -130,10 +131,11 @@ def decision_step(step_probs: np.ndarray) -> int:
 
 def belief_figure(
     step_probs: np.ndarray, labels: Sequence[str], times_s: Sequence[float], attention: np.ndarray | None = None,
-    max_lines: int = 6,
+    max_lines: int = 6, threshold: float | None = None,
 ) -> Figure:  # fmt: skip
     """Each class's probability after every RNN step (the answer bold, others thin), the moment the model
-    settled on its answer, and (bars) how much each frame weighs in the final decision."""
+    settled on its answer, and (bars) how much each frame weighs in the final decision. `threshold`: the
+    probability the answer must reach to be one of the model's classes (a max-softmax open-set threshold)."""
     T, K = step_probs.shape
     x = np.asarray(times_s, dtype=float) if len(times_s) == T else np.arange(T, dtype=float)
     answer = int(step_probs[-1].argmax())
@@ -172,6 +174,13 @@ def belief_figure(
         ax.annotate(
             e[1], (1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=FONT - 0.5,
             color=e[2], fontweight="bold" if e[3] else "normal",
+        )  # fmt: skip
+    if threshold is not None:
+        ax.axhline(threshold, color=UNKNOWN_COLOR, ls=":", lw=1.6, zorder=1)
+        ax.annotate(
+            "below this: not one I know", (0.01, threshold), xycoords=("axes fraction", "data"), ha="left",
+            va="top", fontsize=FONT - 1.5, color="#868e96", zorder=4,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
         )  # fmt: skip
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(x[0] - 0.02 * max(x[-1] - x[0], 1e-3), x[-1] + 0.02 * max(x[-1] - x[0], 1e-3))
@@ -222,9 +231,11 @@ CLASS_COLORS = ["#1c7ed6", "#2f9e44", "#ae3ec9", "#0c8599", "#e64980", "#fab005"
 
 
 def class_color(labels: Sequence[str], label: str) -> str:
-    """A fixed colour per class (by its index in the model's labels), the same on every page."""
-    i = list(labels).index(label) if label in labels else len(labels)
-    return CLASS_COLORS[i % len(CLASS_COLORS)]
+    """A fixed colour per class (by its index in the model's labels), the same on every page; grey for a label
+    that is none of them ("unknown")."""
+    if label not in labels:
+        return UNKNOWN_COLOR
+    return CLASS_COLORS[list(labels).index(label) % len(CLASS_COLORS)]
 
 
 def ink_on(colour: str) -> str:
@@ -279,8 +290,10 @@ def segments_html(
 
 
 def legend_html(labels: Sequence[str], shown: Sequence[str] | None = None) -> str:
-    """Colour chips for the classes (only `shown` ones when given)."""
+    """Colour chips for the classes (only `shown` ones when given, then also any shown label that is none of
+    the classes, e.g. "unknown", in grey)."""
     names = [x for x in labels if shown is None or x in shown]
+    names += sorted(x for x in (shown or ()) if x not in labels)
     chips = "".join(
         f'<span style="display:inline-flex;align-items:center;gap:4px;margin-right:12px;font-size:.85rem">'
         f'<i style="width:12px;height:12px;border-radius:2px;background:{class_color(labels, x)};display:inline-block">'

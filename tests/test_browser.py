@@ -182,3 +182,28 @@ def test_a_real_clip(browser, server, tmp_path):
     assert LABELS.match(wait_for_answer(page))
     assert "4 frames sampled from" in page.locator("#timings").inner_text()
     page.close()
+
+
+def test_a_clip_no_known_action_fits_gets_the_grey_verdict(browser, tiny_model_dir, tmp_path, shots):
+    """A model with an open-set threshold the clip does not reach: the page says so in grey, the closest
+    class smaller, and the Classify tab names what the model knows."""
+    import json
+
+    folder = tmp_path / "tiny-openset"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "openset_threshold": 0.99}))
+    server = AppServer(tmp_path / "app", folder).wait_ready()
+    try:
+        page = open_page(browser, server)
+        expect(page.locator("#knows")).to_contain_text("This model knows 3 actions")
+        upload(page, index_clip(tmp_path / "clip.mp4", 60, size=(160, 120)))
+        verdict = page.locator("#verdict h2 .not-known")
+        expect(verdict).to_have_text("Not one of the actions I know")
+        assert page.evaluate("(e) => getComputedStyle(e).color", verdict.element_handle()) == "rgb(134, 142, 150)"
+        assert re.search(r"closest: (alpha|beta|gamma) \d+%", page.locator("#verdict").inner_text())
+        expect(page.locator("#belief img")).to_be_visible()
+        page.screenshot(path=str(shots / "not-known.png"), full_page=False)
+        page.close()
+    finally:
+        server.stop()

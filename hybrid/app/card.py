@@ -32,6 +32,19 @@ def _card_text(key: str, ref: str) -> str:
         return ""
 
 
+def known_actions(ctx: AppContext, choice: str | None, repo_id: str | None) -> str:
+    """One line for the Classify tab: the actions the chosen model knows, and what it says of anything else."""
+    key, ref = resolve_model(ctx.settings, choice, repo_id)
+    rec, _ = ctx.models.get(key, ref)
+    c = rec.model.config
+    other = (
+        "anything else is answered *Not one of the actions I know*"
+        if c.openset_threshold is not None
+        else "it has no open-set threshold, so **every clip is answered with one of them**, whatever it shows"
+    )
+    return f"**This model knows {len(c.labels)} actions:** " + " · ".join(f"`{x}`" for x in c.labels) + f" — {other}."
+
+
 def model_card(ctx: AppContext, choice: str | None, repo_id: str | None) -> str:
     """Markdown for the model tab: what it knows (classes, frames, input size) and its card as written, with only
     allow-listed HTML left (card_html.py). Raises AppError."""

@@ -106,8 +106,16 @@ def label_value(pred: Prediction) -> dict[str, float]:
 
 
 def verdict_markdown(result: Result) -> str:
-    """One sentence: the answer, how sure, and when the RNN settled on it."""
+    """One sentence: the answer, how sure, and when the RNN settled on it; or, for a clip below the model's
+    open-set threshold, that it is none of the actions the model knows (the closest one smaller)."""
     p = result.pred
+    if p.known is False:
+        return (
+            '## <span class="not-known">Not one of the actions I know</span>\n'
+            f"closest: **{p.label}** {p.score:.0%} — below what this model needs to name it "
+            f"(open-set score {p.openset_score:.3g} < {p.threshold:.3g}). It knows: "
+            + " · ".join(p.labels) + "."
+        )  # fmt: skip
     T = len(p.indices)
     d = viz.decision_step(p.step_probs)
     when = (
@@ -160,10 +168,16 @@ def render(result: Result, overlay: str = OVERLAY_GRADCAM) -> Outputs:
         verdict=verdict_markdown(result),
         gallery=gallery_items(result, overlay),
         features=viz.feature_figure(p.features, p.timestamps_s),
-        belief=viz.belief_figure(p.step_probs, p.labels, p.timestamps_s, p.attention),
+        belief=viz.belief_figure(p.step_probs, p.labels, p.timestamps_s, p.attention, threshold=_drawn(result)),
         timings=timings_markdown(result),
         details=details(result),
     )
+
+
+def _drawn(result: Result) -> float | None:
+    """The open-set threshold as a probability on the belief plot (for a max-softmax score only)."""
+    c = result.config
+    return c.openset_threshold if c.openset_score == "maxprob" else None
 
 
 def redraw(ctx: AppContext, video_path: str | None, choice: str | None, repo_id: str | None, overlay: str):

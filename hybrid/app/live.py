@@ -76,9 +76,13 @@ def live_view(session: LiveSession) -> LiveView:
         return LIVE_IDLE
     labels = session.labels
     warm = "" if session.taken >= session.T else f" · warming up ({u.context} of {session.T} frames)"
-    verdict = (
-        f"## {u.label} — {u.score:.0%}\nover the last {u.context * session.period:.1f} s ({u.context} frames){warm}"
-    )
+    over = f"over the last {u.context * session.period:.1f} s ({u.context} frames){warm}"
+    if u.known is False:
+        verdict = (
+            f'## <span class="not-known">Nothing I know in view</span>\nclosest: **{u.label}** {u.score:.0%}, {over}'
+        )
+    else:
+        verdict = f"## {u.label} — {u.score:.0%}\n{over}"
     span = session.history_s
     t1 = max(u.t, span)
     spans = [(x.start, x.end + session.period, x.label, x.score) for x in session.history]

@@ -1,0 +1,69 @@
+""" "Not one of the actions I know" through the app: a model whose open-set threshold the clip does not reach is
+answered so on the Classify tab (verdict, belief plot, JSON), the Live tab and the Timeline (JSON and CSV)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from synth import index_frame, lavfi_clip
+
+from hybrid.app import card, clip, live
+from hybrid.app import timeline as app_timeline
+from hybrid.app.context import AppContext
+from hybrid.app.settings import AppSettings
+from hybrid.openset import UNKNOWN
+from hybrid.viz import UNKNOWN_COLOR
+
+THRESHOLD = 0.99  # the tiny random model's answers are far less sure than this: every clip is none of its classes
+
+
+@pytest.fixture
+def unsure(tiny_model_dir, tmp_path, monkeypatch) -> tuple[AppContext, str]:
+    """An app whose only model is the tiny one with a (very high) open-set threshold."""
+    folder = tmp_path / "tiny-openset"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "openset_threshold": THRESHOLD}))
+    monkeypatch.setenv("HYBRID_CACHE", str(tmp_path / "engine-cache"))
+    return AppContext.create(AppSettings(model=str(folder), models_dir=tmp_path / "no-models")), folder.name
+
+
+def test_classify_says_none_of_them_and_still_shows_the_closest(unsure, app_ctx, app_env, index_clip_path):
+    ctx, name = unsure
+    out = clip.classify(ctx, str(index_clip_path), name, "")
+    d = out.details
+    assert d["known"] is False and d["threshold"] == THRESHOLD and d["openset_score"] < THRESHOLD
+    assert out.verdict.startswith('## <span class="not-known">Not one of the actions I know</span>')
+    assert f"closest: **{d['label']}**" in out.verdict and "alpha · beta · gamma" in out.verdict
+    dotted = [ln for ln in out.belief.axes[0].get_lines() if ln.get_linestyle() == ":"]
+    assert len(dotted) == 1 and dotted[0].get_ydata()[0] == THRESHOLD  # the threshold drawn on the belief plot
+    assert "anything else is answered *Not one of the actions I know*" in card.known_actions(ctx, name, "")
+    # the same clip and weights without a threshold: named as before, and the page says it always names one
+    plain = clip.classify(app_ctx, str(index_clip_path), app_env, "")
+    assert plain.details["known"] is None and plain.verdict.startswith(f"## {d['label']} — ")
+    assert not [ln for ln in plain.belief.axes[0].get_lines() if ln.get_linestyle() == ":"]
+    assert "every clip is answered with one of them" in card.known_actions(app_ctx, app_env, "")
+
+
+def test_live_says_nothing_known_is_in_view(unsure):
+    ctx, name = unsure
+    state, period = None, ctx.settings.live_window_s / 4
+    for i in range(6):
+        view, state = live.live_frame(ctx, index_frame(i * 37, (160, 120)), state, name, "", now=i * period)
+    assert view is not None and "Nothing I know in view" in view.verdict and "closest: **" in view.verdict
+    assert [s.label for s in state.session.history] == [UNKNOWN] and UNKNOWN_COLOR in view.history
+    assert state.session.status()["label"] == UNKNOWN
+
+
+def test_the_timeline_labels_unknown_stretches(unsure, tmp_path):
+    ctx, name = unsure
+    video = lavfi_clip(tmp_path / "long.mp4", 6, size=(160, 120), fps=10)
+    out = app_timeline.make_timeline(ctx, str(video), name, "", 2.0, 1.0)
+    assert [s["label"] for s in out.details["segments"]] == [UNKNOWN]
+    assert all(w["label"] == UNKNOWN and w["closest"] in ("alpha", "beta", "gamma") for w in out.details["windows"])
+    csv = open(out.files[1], encoding="utf-8").read().splitlines()
+    assert csv[1].split(",")[2] == UNKNOWN and UNKNOWN_COLOR in out.strip and ">unknown</span>" in out.strip
+    assert np.isclose(out.details["segments"][-1]["end"], out.details["duration_s"])
