@@ -55,18 +55,20 @@ def evaluate(
         accepted.append(pred.known is not False)
     report = summarize(y_true, y_pred, labels)
     if ood:
-        ood_scores = []
-        for path in tqdm([p for d in ood for p in videos_under(d)], desc="ood", unit="clip", disable=quiet):
+        cfg = recognizer.model.config
+        per_folder: dict[str, list[float]] = {}
+        clips = [(str(d), p) for d in ood for p in videos_under(d)]
+        for folder, path in tqdm(clips, desc="ood", unit="clip", disable=quiet):
             try:
-                ood_scores.append(recognizer(path, topk=1).openset_score)
+                per_folder.setdefault(folder, []).append(recognizer(path, topk=1).openset_score)
             except HybridError as e:
                 errors.append({"path": str(path), "error": str(e)})
-        cfg = recognizer.model.config
         right = [t == p for t, p, a in zip(y_true, y_pred, accepted) if a]
         report["openset"] = {
-            **openset.rates(in_scores, ood_scores, cfg.openset_threshold),
+            **openset.rates(in_scores, [s for v in per_folder.values() for s in v], cfg.openset_threshold),
             "score": cfg.openset_score,
             "accuracy_accepted": sum(right) / len(right) if right else None,
+            "per_ood_folder": {k: openset.rates([], v, cfg.openset_threshold) for k, v in per_folder.items()},
         }
     report.update(unknown_classes=unknown, errors=errors, seconds=round(time.time() - t0, 1))
     return report

@@ -240,6 +240,10 @@ def test_calibrated_training_stores_the_open_set_threshold_and_the_cli_reports_i
     held_out = [s for f in cv["folds"] for s in f["openset_scores"]]
     assert len(held_out) == 32 and cv["openset"]["threshold"] == openset.threshold_at(held_out)
     assert np.mean(np.array(held_out) >= cv["openset"]["threshold"]) >= 0.95
+    per_fold = [f["openset_scores"] for f in cv["folds"]]
+    judged = [s >= openset.threshold_at([x for j, o in enumerate(per_fold) if j != i for x in o])
+              for i, own in enumerate(per_fold) for s in own]  # fmt: skip
+    assert cv["openset"]["in_accepted_cv"] == pytest.approx(np.mean(judged))
 
     out = tmp_path / "model"
     model = train(tiny_dataset, out, RECIPE, cache, device="cpu", calibrate=True)
@@ -264,5 +268,6 @@ def test_calibrated_training_stores_the_open_set_threshold_and_the_cli_reports_i
     assert proc.returncode == 0, proc.stderr
     o = json.loads(proc.stdout.strip().splitlines()[-1])["openset"]
     assert o["n_in"] == 32 and o["n_ood"] == 7 and o["threshold"] == pytest.approx(config["openset_threshold"])
+    assert o["per_ood_folder"][str(ood)]["n_ood"] == 7
     assert o["ood_rejected"] == pytest.approx(np.mean([not p["known"] for p in preds]))  # the same decisions
     assert 0.0 <= o["auroc"] <= 1.0 and o["in_accepted"] >= 0.9  # training clips: they are accepted
