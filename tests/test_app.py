@@ -211,8 +211,9 @@ def test_captions_show_the_belief_when_the_backbone_no_longer_names_imagenet_con
     out = clip.classify(ctx, str(index_clip_path), tuned.name, "", clip.OVERLAY_GRADCAM)
     steps = out.details["step_probs"]
     for (_, caption), probs in zip(out.gallery, steps):
-        k = int(np.argmax(probs))
-        assert caption == f"→ {LABELS[k]} {probs[k]:.0%}"  # the belief after that frame
+        k = int(np.argmax(probs))  # the belief after that frame (the JSON's numbers are rounded to 5 places)
+        label, pct = re.fullmatch(r"→ (\w+) (\d+)%", caption).groups()
+        assert label == LABELS[k] and abs(int(pct) - 100 * probs[k]) <= 0.5 + 1e-3, (caption, probs[k])
     assert "concepts" not in out.details or not out.details["concepts"]
 
 

@@ -148,7 +148,7 @@ def test_example_runs_from_the_lazy_cache(browser, server):
 def test_model_card_tab_and_a_hub_id_that_cannot_load(browser, server, shots):
     page = open_page(browser, server)
     page.get_by_role("tab", name="Model card").click()
-    page.get_by_text("Knows 3 actions").wait_for(state="visible")
+    page.locator("#card").get_by_text("Knows 3 actions").wait_for(state="visible")
     assert "`" not in page.locator("#card").inner_text()  # markdown rendered, not shown raw
     page.screenshot(path=str(shots / "card.png"), full_page=False)
     page.locator("#repo textarea, #repo input").first.fill("someone/not-here")
