@@ -49,34 +49,24 @@ def test_an_installed_copy_finds_its_bundled_models(tmp_path):
         shutil.copy(ROOT / name, src / name)
     for name in ("hybrid", "assets"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYBRID_") and k != "PYTHONPATH"}
-    build = subprocess.run(
-        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), str(src)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+
+    def pip(*args: str) -> None:
+        cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", *args]
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), str(src))
     (wheel,) = (tmp_path / "dist").glob("hybrid-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for folder in bundled:
         for file in MODEL_FILES:
             assert f"hybrid/_models/{folder.name}/{file}" in names, (file, sorted(names)[:40])
     assert not [n for n in names if n.startswith(("assets/", "tests/"))]  # nothing at the top level but hybrid
+    assert {"hybrid/app/clip.py", "hybrid/app/style.css"} <= names  # the app package and its CSS
 
     site = tmp_path / "site"
-    install = subprocess.run(
-        [*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    pip("install", "--no-deps", "--no-index", "--target", str(site), str(wheel))
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
