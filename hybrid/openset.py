@@ -41,6 +41,11 @@ def decide(logits: torch.Tensor, kind: str, threshold: float | None) -> tuple[fl
     return s, (None if threshold is None else s >= threshold)
 
 
+def shown(label: str, known: bool | None) -> str:
+    """What an answer reads as: the closest class, or UNKNOWN when it is known to be none of them."""
+    return UNKNOWN if known is False else label
+
+
 def threshold_at(in_domain: Sequence[float], accept: float = ACCEPT) -> float:
     """The largest threshold that accepts at least `accept` of these in-domain scores (score >= threshold)."""
     s = np.sort(np.asarray(in_domain, dtype=np.float64))

@@ -134,7 +134,7 @@ class Recognizer:
             out = m.forward_head(feats[None])
             step_probs = out.step_logits[0].softmax(-1)  # [T,K]
             top = step_probs[-1].topk(min(topk, len(m.labels)))
-            open_score, _ = openset.decide(out.logits[0], m.config.openset_score, m.config.openset_threshold)
+            open_score = float(openset.score(out.logits[0], m.config.openset_score))  # Prediction.known decides
         timings["rnn"] = (time.perf_counter() - t2) * 1000
         pred = Prediction(
             label=m.labels[int(top.indices[0])],

@@ -105,7 +105,7 @@ class LiveUpdate:
     @property
     def shown(self) -> str:
         """What the answer is: the closest class, or openset.UNKNOWN when it is none of them."""
-        return openset.UNKNOWN if self.known is False else self.label
+        return openset.shown(self.label, self.known)
 
     def topk(self, labels: list[str], k: int = 5) -> list[tuple[str, float]]:
         order = np.argsort(-self.probs)[:k]

@@ -187,7 +187,7 @@ def build_timeline(
         _, known = openset.decide(logits, m.config.openset_score, m.config.openset_threshold)
         head_s += time.perf_counter() - t0
         i = int(probs.argmax())
-        label = m.labels[i] if known is not False else openset.UNKNOWN
+        label = openset.shown(m.labels[i], known)
         windows.append(Window(times[0], times[-1] + 1 / fps, label, float(probs[i]), probs.tolist(), m.labels[i]))
 
     def flush() -> None:
@@ -219,7 +219,7 @@ def build_timeline(
         if n < T:  # shorter than one window: the ordinary prediction over the whole clip
             pred = rec.predict_clip(read_clip(path, T, limits=limits))
             probs = pred.step_probs[-1]
-            label = pred.label if pred.known is not False else openset.UNKNOWN
+            label = openset.shown(pred.label, pred.known)
             windows = [Window(0.0, duration, label, pred.score, [float(p) for p in probs], pred.label)]
             n += len(pred.indices)
         elif last_end != n:  # the tail: one more window ending at the last frame
