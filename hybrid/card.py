@@ -17,7 +17,7 @@ CARD_SECTIONS = {
     "data": "Training data",
     "protocol": "Evaluation protocol",
     "metrics": "Metrics",
-    "open_set": "Not one of these: the open-set threshold",
+    "open_set": "Not one of these: the open-set gates",
     "speed": "Speed",
     "limits": "Limits",
     "intended_use": "Intended use",

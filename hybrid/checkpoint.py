@@ -97,7 +97,7 @@ def _layout(cfg: HybridConfig, where: str, cls: ModelClass) -> dict[str, tuple[b
             model = cls(replace(cfg, backbone_pretrained=None))
     except (TypeError, ValueError, RuntimeError) as e:
         raise ModelError(f"{where} has a bad value: {shorten(e, 200)}") from None
-    n = sum(p.numel() for p in model.parameters())
+    n = sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())  # stored numbers
     if n > max_params():
         raise ModelError(
             f"{where} describes a model of {n / 1e6:.0f} M parameters; the limit here is {max_params() / 1e6:.0f} M "

@@ -37,8 +37,7 @@ def cmd_predict(args) -> int:
     v = pred.video
     print(f"{args.video}: {v['width']}x{v['height']}, {v['duration_s']:.1f} s, {len(pred.indices)} frames sampled")
     if pred.known is False:
-        print(f"  not one of the {len(rec.labels)} actions this model knows (open-set score "
-              f"{pred.openset_score:.3g} < {pred.threshold:.3g}); the closest:")  # fmt: skip
+        print(f"  not one of the {len(rec.labels)} actions this model knows ({pred.why_unknown}); the closest:")
     for label, score in pred.topk:
         print(f"  {score:6.1%}  {label}")
     print("  " + ", ".join(f"{k} {t:.0f} ms" for k, t in pred.timings_ms.items()))
@@ -156,7 +155,7 @@ def _add_train(sub) -> None:
     p.add_argument(
         "--calibrate",
         action="store_true",
-        help="cross-validate first and store the open-set threshold that accepts 95%% of held-out clips",
+        help="cross-validate first and store the open-set gates that accept 95%% of held-out clips",
     )
     _recipe_args(p)
     p.set_defaults(func=cmd_train)
@@ -165,15 +164,49 @@ def _add_train(sub) -> None:
 def cmd_train(args) -> int:
     from .train import train
 
-    card = None
-    if args.card:
-        try:
-            card = json.loads(open(args.card, encoding="utf-8").read())
-        except (OSError, ValueError) as e:
-            raise HybridError(f"can't read model card details {args.card}: {e}") from e
+    card = _read_json(args.card, "model card details")
     model = train(args.data, args.out, _recipe(args), args.cache, args.device, card=card, calibrate=args.calibrate)
     print(f"saved {args.out} ({len(model.labels)} classes: {', '.join(model.labels)})")
     return 0
+
+
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser("calibrate", help="give a trained model the open-set gates of a cross-validation of its recipe")
+    p.add_argument("--model", required=True, help="model folder (its training.json names the recipe)")
+    p.add_argument("--data", required=True, help="the folder the model and the cross-validation were trained on")
+    p.add_argument(
+        "--cv",
+        default=None,
+        help="JSON report of `python -m hybrid eval --cv groups --json` on it (without one: the look gate alone, "
+        "each training clip against the other groups' clips)",
+    )
+    p.add_argument("--out", default=None, help="model folder to write (default: --model, in place)")
+    p.add_argument("--card", default=None, help="JSON file of model card sections: rewrite README.md from it")
+    p.add_argument("--cache", default="cache/features", help="feature cache folder")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.set_defaults(func=cmd_calibrate)
+
+
+def cmd_calibrate(args) -> int:
+    from .train import calibrate
+
+    cv, card = _read_json(args.cv, "cross-validation report"), _read_json(args.card, "model card details")
+    _, o = calibrate(args.model, args.data, cv, args.out, args.cache, args.device, card=card)
+    gates = [] if o["threshold"] is None else [f"{o['score']} >= {o['threshold']:.4g}"]
+    gates += [] if o["similarity"] is None else [f"similarity to the training clips >= {o['similarity']:.4g}"]
+    judged = "" if o["in_accepted_cv"] is None else f" ({o['in_accepted_cv']:.1%} with the other groups' thresholds)"
+    print(f"calibrated {args.out or args.model}: {', '.join(gates)}; accepts {o['accept']:.0%} of the "
+          f"{'held-out' if cv else 'training'} clips{judged}")  # fmt: skip
+    return 0
+
+
+def _read_json(path: str | None, what: str):
+    if path is None:
+        return None
+    try:
+        return json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError) as e:
+        raise HybridError(f"can't read {what} {path}: {e}") from e
 
 
 def _add_eval(sub) -> None:
@@ -217,13 +250,17 @@ def cmd_eval(args) -> int:
     o = report.get("openset")
     if o:
         at = "no threshold stored" if o["threshold"] is None else f"threshold {o['threshold']:.4g}"
+        if o["similarity_threshold"] is not None:
+            at += f", similarity to the training clips {o['similarity_threshold']:.4g}"
         shares = (
             ""
-            if o["threshold"] is None
+            if o["in_accepted"] is None or o["ood_rejected"] is None
             else f": {o['in_accepted']:.1%} in-domain accepted, "
             f"{o['ood_rejected']:.1%} of {o['n_ood']} out-of-domain rejected"
         )
         auroc = "n/a" if o["auroc"] is None else f"{o['auroc']:.3f}"
+        if o["auroc_similarity"] is not None:
+            auroc += f" (similarity: {o['auroc_similarity']:.3f})"
         print(f"open set ({o['score']}, {at}){shares}; AUROC {auroc}")
     for fold in report.get("folds", []):
         print(f"  fold {fold['group']:>6s}: {fold['accuracy']:.1%} (n={fold['n']})")
@@ -244,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_timeline(sub)
     _add_push(sub)
     _add_train(sub)
+    _add_calibrate(sub)
     _add_eval(sub)
     return parser
 

@@ -25,7 +25,7 @@ STORAGE_DTYPES = ("float32", "float16")  # dtype of model.safetensors (float16 h
 # Upper bounds on sizes: a hostile config.json must not make the app allocate gigabytes before any weight
 # is read. Far above any model this project trains.
 MAX_SIZES = {"labels": 10_000, "num_frames": 512, "image_size": 2048, "proj_dim": 4096, "hidden_size": 4096,
-             "num_layers": 8, "num_heads": 16}  # fmt: skip
+             "num_layers": 8, "num_heads": 16, "openset_exemplars": 10_000}  # fmt: skip
 MAX_GRID = 8  # spatial_pool "RxC": at most this many cells per side
 _LABEL = re.compile(r"[^\x00-\x1f\x7f<>`\\]{1,100}")  # a class name: shown in markdown and HTML as it is
 
@@ -59,6 +59,10 @@ class HybridConfig:
     # model has no calibrated threshold (older models), so no such decision is made
     openset_score: str = "maxprob"
     openset_threshold: float | None = None
+    # ... or the clip's look unlike every training clip: the cosine similarity of its mean frame feature to the
+    # nearest of `openset_exemplars` stored ones (model.safetensors) below `openset_similarity` (None: no such gate)
+    openset_exemplars: int = 0
+    openset_similarity: float | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -72,14 +76,15 @@ class HybridConfig:
                 raise _bad(name, getattr(self, name), "a string")
         if self.backbone_pretrained is not None and not isinstance(self.backbone_pretrained, (str, bool)):
             raise _bad("backbone_pretrained", self.backbone_pretrained, "a string, true/false or null")
-        for name in ("num_frames", "proj_dim", "hidden_size", "num_layers", "num_heads"):
+        for name in ("num_frames", "proj_dim", "hidden_size", "num_layers", "num_heads", "openset_exemplars"):
             set_(self, name, _int(name, getattr(self, name)))
         for name in ("bidirectional", "motion", "imagenet_concepts"):
             if not isinstance(getattr(self, name), bool):
                 raise _bad(name, getattr(self, name), "true or false")
         set_(self, "dropout", _float("dropout", self.dropout))
-        if self.openset_threshold is not None:
-            set_(self, "openset_threshold", _float("openset_threshold", self.openset_threshold))
+        for name in ("openset_threshold", "openset_similarity"):
+            if getattr(self, name) is not None:
+                set_(self, name, _float(name, getattr(self, name)))
         set_(self, "image_size", _seq("image_size", self.image_size, 2, _int))
         set_(self, "mean", _seq("mean", self.mean, 3, _float))
         set_(self, "std", _seq("std", self.std, 3, _float))
@@ -101,6 +106,8 @@ class HybridConfig:
                               ("storage_dtype", STORAGE_DTYPES), ("openset_score", OPENSET_SCORES)):  # fmt: skip
             if getattr(self, name) not in allowed:
                 raise ModelError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
+        if self.openset_exemplars < 0 or (self.openset_similarity is not None and not self.openset_exemplars):
+            raise ModelError("openset_similarity needs openset_exemplars >= 1 stored clip features")
         if self.num_frames < 1 or min(self.image_size) < 32:
             raise ModelError("num_frames must be >= 1 and image_size [H, W] at least 32 px")
         if min(self.std) <= 0:

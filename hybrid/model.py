@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from . import openset
 from .backbones import create_backbone
 from .card import model_card
 from .checkpoint import save_weights
@@ -164,9 +165,10 @@ class HybridCNNRNN(
         self._hub_mixin_config = cfg.to_dict()  # config.json (PyTorchModelHubMixin writes this attribute)
         self.backbone = create_backbone(cfg.backbone, cfg.backbone_pretrained)
         rows, cols = cfg.grid
+        self.feature_dim = self.backbone.num_features * rows * cols  # D
         heads = [
             TemporalHead(
-                self.backbone.num_features * rows * cols,
+                self.feature_dim,
                 len(cfg.labels),
                 cfg.proj_dim,
                 cfg.rnn_type,
@@ -180,6 +182,8 @@ class HybridCNNRNN(
             for _ in range(cfg.num_heads)
         ]
         self.head: TemporalHead | HeadEnsemble = heads[0] if len(heads) == 1 else HeadEnsemble(heads)
+        if cfg.openset_exemplars:  # the training clips' mean frame features [M,D] (openset.py), saved with the weights
+            self.register_buffer("openset_exemplars", torch.zeros(cfg.openset_exemplars, self.feature_dim))
 
     @property
     def labels(self) -> list[str]:
@@ -224,6 +228,13 @@ class HybridCNNRNN(
     def step(self, feat: torch.Tensor, state: dict[str, Any] | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
         """Streaming: one frame's features [B,D] + state -> (logits [B,K], state)."""
         return self.head.step(feat, state)
+
+    def similarity(self, feats: torch.Tensor) -> torch.Tensor | None:
+        """Per-frame features [B,T,D] -> [B] cosine similarity to the nearest training clip (openset.similarity);
+        None when the model stores no exemplars."""
+        if not self.config.openset_exemplars:
+            return None
+        return openset.similarity(feats, self.openset_exemplars)
 
     def forward(self, frames: torch.Tensor) -> ClipOutput:
         feats, fmap = self.forward_features(frames)

@@ -5,18 +5,25 @@ Every score is computed from the clip logits [.., K] and is higher for clips the
   maxlogit - the largest logit (Hendrycks et al. 2022)
   energy   - logsumexp of the logits, i.e. minus the free energy (Liu et al. 2020)
 A model's config names its score and its threshold (config.json: openset_score, openset_threshold); a clip whose
-score is below the threshold is "not one of the actions I know". The threshold is set on held-out folds to accept
-a given share of in-domain clips (threshold_at), never on the clips it is then measured on.
+score is below the threshold is "not one of the actions I know". A second gate looks at what the clip looks like,
+not at what the head makes of it: the cosine similarity of the clip's mean frame feature to the nearest training
+clip's (the model's stored exemplars; nearest-neighbour distance, Sun et al. 2022). Scenes the model never saw are
+far from all of them even when the head is confident (config.json: openset_exemplars, openset_similarity).
+Thresholds are set on held-out folds to accept a given share of in-domain clips (threshold_at, joint_thresholds),
+never on the clips they are then measured on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .config import OPENSET_SCORES as SCORES
+from .config import HybridConfig
 from .errors import ConfigError, shorten
 
 ACCEPT = 0.95  # the share of in-domain (held-out) clips a threshold is set to accept
@@ -35,15 +42,45 @@ def score(logits: torch.Tensor, kind: str = "maxprob") -> torch.Tensor:
     raise ConfigError(f"open-set score must be one of {SCORES}, not {shorten(kind)!r}")
 
 
-def decide(logits: torch.Tensor, kind: str, threshold: float | None) -> tuple[float, bool | None]:
-    """One clip's logits [K] -> (open-set score, known?); known is None when there is no threshold."""
-    s = float(score(logits, kind))
-    return s, (None if threshold is None else s >= threshold)
+def similarity(feats: torch.Tensor, exemplars: torch.Tensor) -> torch.Tensor:
+    """Per-frame features [..., T, D] of clips + exemplars [M, D] (unit length) -> [...] cosine similarity of
+    each clip's mean frame feature to its nearest exemplar (1: looks like a training clip)."""
+    mean = F.normalize(feats.float().mean(-2), dim=-1)
+    return (mean @ exemplars.float().T).amax(-1)
+
+
+def exemplars_of(feats: torch.Tensor) -> torch.Tensor:
+    """Per-frame features [M, T, D] of the training clips -> the exemplars to store [M, D] (unit length)."""
+    return F.normalize(feats.float().mean(-2), dim=-1)
+
+
+def known(score: float, threshold: float | None, sim: float | None = None, sim_threshold: float | None = None):
+    """Is it one of the classes? None when the model has no threshold to say; else every gate it has must pass."""
+    gates = [] if threshold is None else [score >= threshold]
+    if sim_threshold is not None and sim is not None:
+        gates.append(sim >= sim_threshold)
+    return None if not gates else bool(all(gates))
+
+
+def decide(logits: torch.Tensor, cfg: HybridConfig, sim: float | None = None) -> tuple[float, bool | None]:
+    """One clip's logits [K] (+ its exemplar similarity) -> (open-set score, known?) by the model's config."""
+    s = float(score(logits, cfg.openset_score))
+    return s, known(s, cfg.openset_threshold, sim, cfg.openset_similarity)
 
 
 def shown(label: str, known: bool | None) -> str:
     """What an answer reads as: the closest class, or UNKNOWN when it is known to be none of them."""
     return UNKNOWN if known is False else label
+
+
+def reason(score: float, threshold: float | None, sim: float | None, sim_threshold: float | None) -> str:
+    """Why a clip is not one of the classes, in words (the gates it failed)."""
+    out = []
+    if sim_threshold is not None and sim is not None and sim < sim_threshold:
+        out.append(f"it looks unlike every clip it was trained on: similarity {sim:.3g} < {sim_threshold:.3g}")
+    if threshold is not None and score < threshold:
+        out.append(f"open-set score {score:.3g} < {threshold:.3g}")
+    return "; ".join(out) or "every gate passed"
 
 
 def threshold_at(in_domain: Sequence[float], accept: float = ACCEPT) -> float:
@@ -53,6 +90,22 @@ def threshold_at(in_domain: Sequence[float], accept: float = ACCEPT) -> float:
         raise ConfigError("no in-domain scores to set a threshold on")
     k = int(np.floor((1.0 - accept) * s.size + 1e-9))  # how many of the lowest may be rejected
     return float(s[min(k, s.size - 1)])
+
+
+def joint_thresholds(scores: Sequence[float], sims: Sequence[float] | None, accept: float = ACCEPT):
+    """(score threshold, similarity threshold or None) accepting at least `accept` of in-domain clips that must pass
+    both: each set at the same share of its own scores, the largest share that keeps the joint acceptance."""
+    s = np.asarray(scores, dtype=np.float64)
+    if sims is None:
+        return threshold_at(s, accept), None
+    m = np.asarray(sims, dtype=np.float64)
+    best = (threshold_at(s, 1.0), threshold_at(m, 1.0))  # accepts every clip
+    for share in np.linspace(1.0, accept, 101)[1:]:  # ever tighter, the same share on each gate
+        t = (threshold_at(s, share), threshold_at(m, share))
+        if ((s >= t[0]) & (m >= t[1])).mean() < accept - 1e-9:
+            break
+        best = t
+    return best
 
 
 def auroc(in_domain: Sequence[float], out_of_domain: Sequence[float]) -> float | None:
@@ -72,15 +125,35 @@ def auroc(in_domain: Sequence[float], out_of_domain: Sequence[float]) -> float |
     return float((ranks[: a.size].sum() - a.size * (a.size + 1) / 2) / (a.size * b.size))
 
 
-def rates(in_domain: Sequence[float], out_of_domain: Sequence[float], threshold: float | None) -> dict:
-    """{"in_accepted", "ood_rejected", "auroc", "threshold"}: shares at `threshold` (None where there is none)."""
-    a, b = np.asarray(in_domain, dtype=np.float64), np.asarray(out_of_domain, dtype=np.float64)
-    known = threshold is not None
+class Scored(NamedTuple):
+    """One clip's open-set numbers: its score and its similarity to the nearest training clip (None: not stored)."""
+
+    score: float
+    similarity: float | None = None
+
+
+def rates(
+    in_domain: Sequence[Scored], out_of_domain: Sequence[Scored], threshold: float | None, sim_threshold=None
+) -> dict:  # fmt: skip
+    """{"in_accepted", "ood_rejected", "auroc", "auroc_similarity", "threshold", "similarity_threshold", "n_in",
+    "n_ood"}: shares judged by both gates (None where the model has none); AUROC of each number on its own."""
+    calibrated = threshold is not None or sim_threshold is not None
+
+    def share(clips: Sequence[Scored], accepted: bool) -> float | None:
+        if not calibrated or not clips:
+            return None
+        return float(np.mean([known(c.score, threshold, c.similarity, sim_threshold) is accepted for c in clips]))
+
+    sims = [c.similarity for c in (*in_domain, *out_of_domain)]
     return {
-        "in_accepted": float((a >= threshold).mean()) if known and a.size else None,
-        "ood_rejected": float((b < threshold).mean()) if known and b.size else None,
-        "auroc": auroc(a, b),
+        "in_accepted": share(in_domain, True),
+        "ood_rejected": share(out_of_domain, False),
+        "auroc": auroc([c.score for c in in_domain], [c.score for c in out_of_domain]),
+        "auroc_similarity": None
+        if None in sims
+        else auroc([c.similarity for c in in_domain], [c.similarity for c in out_of_domain]),
         "threshold": threshold,
-        "n_in": int(a.size),
-        "n_ood": int(b.size),
+        "similarity_threshold": sim_threshold,
+        "n_in": len(in_domain),
+        "n_ood": len(out_of_domain),
     }

@@ -37,6 +37,8 @@ class Prediction:
     timings_ms: dict[str, float]
     openset_score: float = float("nan")  # how much the clip looks like a known class (the model's openset_score)
     threshold: float | None = None  # the model's open-set threshold (None: not calibrated)
+    similarity: float | None = None  # to the nearest training clip (openset.similarity; None: no exemplars stored)
+    similarity_threshold: float | None = None  # below it the clip is unlike every training clip
     heatmaps: np.ndarray | None = None  # [T,h',w'] where the CNN fired, per frame in [0,1] (explain=True)
     gradcam: np.ndarray | None = None  # [T,h',w'] Grad-CAM of the answer, one scale for the clip (explain=True)
     concepts: list[list[tuple[str, float]]] = field(default_factory=list)  # top ImageNet classes per frame (if any)
@@ -44,11 +46,17 @@ class Prediction:
     @property
     def known(self) -> bool | None:
         """Is the clip one of the model's classes? None when the model has no open-set threshold."""
-        return None if self.threshold is None else bool(self.openset_score >= self.threshold)
+        return openset.known(self.openset_score, self.threshold, self.similarity, self.similarity_threshold)
+
+    @property
+    def why_unknown(self) -> str:
+        """The open-set gates this clip failed, in words (openset.reason)."""
+        return openset.reason(self.openset_score, self.threshold, self.similarity, self.similarity_threshold)
 
     def to_dict(self, detail: bool = False) -> dict[str, Any]:
         """JSON-friendly dict; the first keys follow the CLI contract (label, score, topk, frames, timings_ms;
-        known, openset_score, threshold). `label` is the closest class, known or not."""
+        known, openset_score, threshold, similarity, similarity_threshold). `label` is the closest class, known or
+        not."""
         out: dict[str, Any] = {
             "label": self.label,
             "score": round(self.score, 6),
@@ -56,6 +64,8 @@ class Prediction:
             "known": self.known,
             "openset_score": round(self.openset_score, 6),
             "threshold": self.threshold,
+            "similarity": None if self.similarity is None else round(self.similarity, 6),
+            "similarity_threshold": self.similarity_threshold,
             "frames": len(self.indices),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "video": self.video,
@@ -135,6 +145,7 @@ class Recognizer:
             step_probs = out.step_logits[0].softmax(-1)  # [T,K]
             top = step_probs[-1].topk(min(topk, len(m.labels)))
             open_score = float(openset.score(out.logits[0], m.config.openset_score))  # Prediction.known decides
+            sim = m.similarity(feats[None])
         timings["rnn"] = (time.perf_counter() - t2) * 1000
         pred = Prediction(
             label=m.labels[int(top.indices[0])],
@@ -159,6 +170,8 @@ class Recognizer:
             timings_ms=timings,
             openset_score=open_score,
             threshold=m.config.openset_threshold,
+            similarity=None if sim is None else float(sim[0]),
+            similarity_threshold=m.config.openset_similarity,
         )
         if explain:  # outside inference_mode: Grad-CAM needs gradients
             pred.heatmaps = activation_maps(fmap)

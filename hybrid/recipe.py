@@ -14,8 +14,10 @@ from .config import HybridConfig
 from .errors import ConfigError, ModelError, shorten
 
 # Model fields a recipe may set: labels come from the data, the backbone's starting weights and whether its
-# ImageNet classifier still applies from how it is trained, the open-set threshold from held-out folds.
-_NOT_RECIPE = ("labels", "backbone_pretrained", "imagenet_concepts", "openset_threshold")
+# ImageNet classifier still applies from how it is trained, the open-set thresholds from held-out folds (and the
+# exemplars from the training clips).
+_NOT_RECIPE = ("labels", "backbone_pretrained", "imagenet_concepts", "openset_threshold", "openset_exemplars",
+               "openset_similarity")  # fmt: skip
 MODEL_FIELDS = tuple(f.name for f in fields(HybridConfig) if f.name not in _NOT_RECIPE)
 # Trained here: more dropout than the bare default, weights stored as float16 (half the file, same answers).
 TRAINED_MODEL = HybridConfig(labels=(), dropout=0.3, storage_dtype="float16")

@@ -187,8 +187,8 @@ class LiveSession:
         feat = feat.reshape(1, -1)
         k = self.taken - self._k0
         self.taken += 1
+        self._window.append(feat[0])  # the last T frames' features (the window policy's input; the look gate's)
         if self.policy == "window":
-            self._window.append(feat[0])
             out = self.model.forward_head(torch.stack(list(self._window))[None])
             return out.logits[0], len(self._window)
         best: tuple[int, torch.Tensor] | None = None
@@ -225,8 +225,10 @@ class LiveSession:
         logits, context = self.push_feature(feat)
         probs = logits.float().softmax(-1).numpy()
         i = int(probs.argmax())
-        cfg = self.model.config
-        _, known = openset.decide(logits, cfg.openset_score, cfg.openset_threshold)
+        sim = None  # the look of the frames behind this answer (models that store exemplars)
+        if self.model.config.openset_exemplars and self._window:
+            sim = float(self.model.similarity(torch.stack(list(self._window)[-context:])[None])[0])
+        _, known = openset.decide(logits, self.model.config, sim)
         update = LiveUpdate(
             t=rel, label=self.labels[i], score=float(probs[i]), probs=probs, context=context, taken=self.taken,
             skipped=self.skipped, cnn_ms=cnn_ms, latency_ms=(time.perf_counter() - start) * 1000, known=known,

@@ -182,9 +182,11 @@ def build_timeline(
     def window_now() -> None:
         nonlocal head_s
         t0 = time.perf_counter()
-        logits = m.forward_head(torch.stack(list(feats))[None]).logits[0].float()
+        window = torch.stack(list(feats))[None]  # [1,T,D]
+        logits = m.forward_head(window).logits[0].float()
         probs = logits.softmax(-1)
-        _, known = openset.decide(logits, m.config.openset_score, m.config.openset_threshold)
+        sim = m.similarity(window)
+        _, known = openset.decide(logits, m.config, None if sim is None else float(sim[0]))
         head_s += time.perf_counter() - t0
         i = int(probs.argmax())
         label = openset.shown(m.labels[i], known)

@@ -12,7 +12,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from . import openset
 from .backbones import PACKAGED_IMAGENET, split_backbone
 from .data import Sample, leave_one_group_out, scan_folder, split_groups
+from .errors import DataError
 from .features import Augment, FeatureCache, augment_variants
 from .model import HybridCNNRNN
 from .recipe import Recipe
@@ -129,6 +130,17 @@ def predict_logits(
     return torch.cat(logits)
 
 
+@torch.no_grad()
+def clip_features(model: HybridCNNRNN, ds: Dataset, idx: list[int], recipe: Recipe, device: str) -> torch.Tensor:
+    """Per-frame features [N,T,D] the head reads for samples idx (as recorded, at the segment centres)."""
+    net = Trainable(model, recipe.finetune).eval()
+    out = [torch.zeros(0, recipe.num_frames, model.feature_dim)]
+    for b in range(0, len(idx), recipe.batch_size):
+        x, _ = _batch(ds, idx[b : b + recipe.batch_size], recipe, None, device)
+        out.append(net.features(x).float().cpu())
+    return torch.cat(out)
+
+
 def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], recipe: Recipe, device: str, quiet=False):
     """Train model.head (and the backbone's last `recipe.finetune` units) on cached features or activations;
     early-stops on val accuracy when val is given."""
@@ -199,11 +211,24 @@ def _loss(out, y: torch.Tensor, weight: torch.Tensor, recipe: Recipe) -> torch.T
     return loss
 
 
-def new_model(recipe: Recipe, labels: list[str], openset_threshold: float | None = None) -> HybridCNNRNN:
+def new_model(recipe: Recipe, labels: list[str]) -> HybridCNNRNN:
     """A model with ImageNet backbone weights and a freshly initialised head (seeded)."""
     torch.manual_seed(recipe.seed)
-    cfg = recipe.model_config(labels, PACKAGED_IMAGENET)
-    return HybridCNNRNN(cfg, openset_threshold=openset_threshold)
+    return HybridCNNRNN(recipe.model_config(labels, PACKAGED_IMAGENET))
+
+
+def with_openset(model: HybridCNNRNN, feats: torch.Tensor, openset_cv: dict[str, Any]) -> HybridCNNRNN:
+    """The same model, with the open-set thresholds of a cross-validation report (openset_report) and its training
+    clips' features [M,T,D] as exemplars (what the look gate compares a clip with)."""
+    exemplars = openset.exemplars_of(feats) if openset_cv.get("similarity") is not None else feats[:0, 0]
+    cfg = replace(model.config, openset_score=openset_cv["score"], openset_threshold=openset_cv["threshold"],
+                  openset_exemplars=len(exemplars), openset_similarity=openset_cv.get("similarity"))  # fmt: skip
+    out = HybridCNNRNN(replace(cfg, backbone_pretrained=None))  # the weights come from `model`
+    state = {k: v for k, v in model.state_dict().items() if k != "openset_exemplars"}
+    out.load_state_dict({**state, **({"openset_exemplars": exemplars} if len(exemplars) else {})})
+    out.config = cfg  # config.json names the backbone's origin as the model had it
+    out._hub_mixin_config = cfg.to_dict()
+    return out.eval()
 
 
 def cross_validate(
@@ -215,7 +240,7 @@ def cross_validate(
     """
     t0 = time.time()
     template = new_model(recipe, ds.labels)  # every fold starts from the same initial head
-    folds, y_true, y_pred, held_out = [], [], [], []
+    folds, y_true, y_pred = [], [], []
     tta: dict[str, list[int]] = {}
     kind = recipe.model.openset_score
     splits = list(leave_one_group_out(ds.samples))[shard[0] :: shard[1]]
@@ -235,9 +260,10 @@ def cross_validate(
         truth = [ds.y[i] for i in test_idx]
         acc = float(np.mean([p == t for p, t in zip(pred, truth)]))
         scores = [round(float(v), 6) for v in openset.score(logits, kind)]  # clips the fold's model never saw
-        held_out += scores
+        exemplars = openset.exemplars_of(clip_features(model, ds, train_idx, recipe, device))
+        sims = openset.similarity(clip_features(model, ds, test_idx, recipe, device), exemplars)
         folds.append({"group": group, "n": len(test_idx), "accuracy": acc, "truth": truth, "pred": pred,
-                      "openset_scores": scores})  # fmt: skip
+                      "openset_scores": scores, "similarities": [round(float(v), 6) for v in sims]})  # fmt: skip
         y_true += truth
         y_pred += pred
     report = summarize(y_true, y_pred, ds.labels)
@@ -248,14 +274,7 @@ def cross_validate(
         mean_fold_accuracy=float(np.mean([f["accuracy"] for f in folds])),
         accuracy_flip_tta=accuracy_tta.get("flip"),
         accuracy_tta=accuracy_tta,
-        # the threshold a model trained on all of it would get: it accepts openset.ACCEPT of the held-out clips;
-        # in_accepted_cv: the share accepted when each fold is judged by the threshold set on the other folds
-        openset={
-            "score": kind,
-            "accept": openset.ACCEPT,
-            "threshold": openset.threshold_at(held_out),
-            "in_accepted_cv": _accepted_across_folds([f["openset_scores"] for f in folds]),
-        },  # fmt: skip
+        openset=openset_report(folds, kind),
         seconds=round(time.time() - t0, 1),
     )
     return report
@@ -304,46 +323,126 @@ def train(data: str | Path, out: str | Path, recipe: Recipe, cache_dir: str | Pa
     that accepts openset.ACCEPT of the held-out clips (a clip scoring below it is "none of these")."""
     device = pick_device(device)
     ds = load_dataset(data, recipe, cache_dir, device)
-    threshold = None
-    if calibrate:
-        cv = cross_validate(ds, recipe, device)
-        threshold = cv["openset"]["threshold"]
-        card = {**(card or {}), "open_set": _openset_card(cv)}
-    model = new_model(recipe, ds.labels, threshold)
+    cv = cross_validate(ds, recipe, device) if calibrate else None
+    model = new_model(recipe, ds.labels)
     train_idx, val_idx = split_groups(ds.samples, list(range(len(ds.samples))), recipe.val_groups, recipe.seed)
     history = fit(model, ds, train_idx, val_idx, recipe, device)
+    if cv is not None:
+        model = with_openset(model, clip_features(model, ds, train_idx, recipe, device), cv["openset"])
+        card = {**(card or {}), "open_set": _openset_card(cv["openset"], cv, len(ds.samples))}
     model = model.cpu().eval()
     save(model, out, recipe, history, card)
     return model
 
 
-def _accepted_across_folds(scores: list[list[float]]) -> float | None:
-    """Each fold's clips against the threshold the other folds' held-out scores set: an estimate of the
-    acceptance of clips nothing was calibrated on."""
-    if len(scores) < 2:
-        return None
+def openset_report(folds: list[dict[str, Any]], kind: str, look: bool = True) -> dict[str, Any]:
+    """The open-set thresholds a model trained on all the folds' clips gets, from their held-out scores and
+    similarities: both gates together accept openset.ACCEPT of the held-out clips (look=False: the score alone).
+    in_accepted_cv: the share accepted when each fold is judged by the thresholds set on the other folds."""
+    look = look and all(f.get("similarities") is not None for f in folds)
+
+    def thresholds(rows: list[dict[str, Any]]) -> tuple[float, float | None]:
+        scores = [s for f in rows for s in f["openset_scores"]]
+        return openset.joint_thresholds(scores, [s for f in rows for s in f["similarities"]] if look else None)
+
+    threshold, similarity = thresholds(folds)
     ok = n = 0
-    for i, own in enumerate(scores):
-        rest = [s for j, other in enumerate(scores) if j != i for s in other]
-        t = openset.threshold_at(rest)
-        ok, n = ok + sum(s >= t for s in own), n + len(own)
-    return ok / n if n else None
+    for i, own in enumerate(folds if len(folds) > 1 else []):
+        t, ts = thresholds(folds[:i] + folds[i + 1 :])
+        sims = own["similarities"] if look else [None] * own["n"]
+        ok += sum(bool(openset.known(s, t, m, ts)) for s, m in zip(own["openset_scores"], sims))
+        n += len(own["openset_scores"])
+    return {"score": kind, "accept": openset.ACCEPT, "threshold": threshold, "similarity": similarity,
+            "in_accepted_cv": ok / n if n else None}  # fmt: skip
 
 
-def _openset_card(cv: dict[str, Any]) -> str:
-    o = cv["openset"]
-    judged = (
-        ""
-        if o["in_accepted_cv"] is None
-        else (f"; each fold judged by the threshold of the others: {o['in_accepted_cv']:.1%} accepted")
-    )
-    return (
-        f"A clip whose `{o['score']}` score is below {o['threshold']:.4g} is answered as none of these classes. "
-        f"The threshold accepts {o['accept']:.0%} of the clips held out in {len(cv['folds'])}-fold "
-        f"leave-one-group-out cross-validation (held-out accuracy {cv['accuracy']:.1%} on {cv['n']} clips"
-        f"{judged}); "
-        "how many out-of-domain clips it rejects is measured with `python -m hybrid eval --ood DIR`."
-    )
+def calibrate(
+    model_dir: str | Path,
+    data: str | Path,
+    cv: dict[str, Any] | None,
+    out: str | Path | None,
+    cache_dir: str | Path,
+    device: str = "auto",
+    card: dict[str, Any] | None = None,
+) -> tuple[HybridCNNRNN, dict[str, Any]]:
+    """Give a trained model (a folder with its training.json) the open-set gates of `cv`, the cross-validation report
+    of its recipe on `data` (`eval --cv groups --json`; its folds' held-out scores set the thresholds) and the
+    exemplars of its own training clips; saved to `out` (default: in place). -> (model, the open-set report).
+
+    cv None (no fold models to be had): the look gate alone, set on each training clip's similarity to the other
+    groups' clips (look_report); the model has seen every clip, so unseen ones may be accepted less often."""
+    model_dir = Path(model_dir)
+    try:
+        spec = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{model_dir} has no readable training.json (the recipe it was trained with): {e}") from e
+    recipe = Recipe().updated(spec.get("recipe", spec))
+    model = HybridCNNRNN.from_pretrained(model_dir)
+    folds = cv.get("folds") if isinstance(cv, dict) else None
+    if cv is not None and (not folds or any("openset_scores" not in f or "n" not in f for f in folds)):
+        raise DataError("the cross-validation report has no folds with open-set scores (run eval --cv groups --json)")
+    if cv is not None and cv.get("labels") not in (None, model.labels):
+        raise DataError(f"the cross-validation report is of classes {cv['labels']}, the model's are {model.labels}")
+    device = pick_device(device)
+    ds = load_dataset(data, recipe, cache_dir, device)
+    if ds.labels != model.labels or (folds and sum(f["n"] for f in folds) != len(ds.samples)):
+        raise DataError(f"{data} is not the data of this report and model ({len(ds.samples)} clips of {ds.labels})")
+    model = model.to(device)
+    feats = clip_features(model, ds, list(range(len(ds.samples))), recipe, device)
+    if folds:
+        report = openset_report(folds, recipe.model.openset_score)
+    else:
+        report = look_report(feats, [s.group for s in ds.samples], recipe.model.openset_score)
+    model = with_openset(model, feats, report)
+    out = Path(out) if out is not None else model_dir
+    out.mkdir(parents=True, exist_ok=True)
+    model.cpu().save_pretrained(out)
+    if out != model_dir:
+        (out / "training.json").write_text(json.dumps(spec, indent=1))
+    if card is not None:
+        from .card import model_card
+
+        model_card(
+            model.config, {**card, "open_set": card.get("open_set") or _openset_card(report, cv, len(ds.samples))}
+        ).save(out / "README.md")
+    return model, report
+
+
+def look_report(feats: torch.Tensor, groups: list[str], kind: str) -> dict[str, Any]:
+    """The look gate alone, from a trained model's own clips [N,T,D]: each clip's similarity to the exemplars of
+    the other groups sets the threshold (openset.ACCEPT of them pass); in_accepted_cv judges each group by the
+    threshold the others' similarities set. No score threshold: held-out scores need fold models."""
+    ex, groups_ = openset.exemplars_of(feats), np.array(groups)
+    sims: dict[str, list[float]] = {}
+    for g in sorted(set(groups)):
+        own = torch.from_numpy(groups_ == g)
+        sims[g] = openset.similarity(feats[own], ex[~own]).tolist() if (~own).any() else []
+    every = [s for v in sims.values() for s in v]
+    judged = [s >= openset.threshold_at([x for h, v in sims.items() if h != g for x in v]) for g, v in sims.items()
+              for s in v] if len(sims) > 1 else []  # fmt: skip
+    return {"score": kind, "accept": openset.ACCEPT, "threshold": None, "similarity": openset.threshold_at(every),
+            "in_accepted_cv": float(np.mean(judged)) if judged else None,
+            "protocol": "each clip against the other groups' clips, features of the trained model"}  # fmt: skip
+
+
+def _openset_card(o: dict[str, Any], cv: dict[str, Any] | None, n: int) -> str:
+    """The model card's open-set paragraph: the gates, and how their thresholds were set."""
+    gates = [f"its `{o['score']}` score is below {o['threshold']:.4g}"] if o["threshold"] is not None else []
+    if o.get("similarity") is not None:
+        gates.append(f"its mean frame feature has a cosine similarity below {o['similarity']:.4g} to every training "
+                     "clip's (a scene unlike any it was trained on)")  # fmt: skip
+    judged = "" if o["in_accepted_cv"] is None else f"; each group judged by the thresholds of the others: " \
+        f"{o['in_accepted_cv']:.1%} accepted"  # fmt: skip
+    if cv is not None:
+        how = (f"The thresholds accept {o['accept']:.0%} of the clips held out in {len(cv['folds'])}-fold "
+               f"leave-one-group-out cross-validation (held-out accuracy {cv['accuracy']:.1%} on {cv['n']} clips"
+               f"{judged})")  # fmt: skip
+    else:
+        how = (f"The threshold accepts {o['accept']:.0%} of the {n} training clips, each compared with the clips of "
+               f"the other groups only{judged}; the model has seen every one of them, so clips of new groups may "
+               "be accepted less often")  # fmt: skip
+    return (f"A clip is answered as none of these classes when {' or '.join(gates)}. {how}; how many "
+            "out-of-domain clips it rejects is measured with `python -m hybrid eval --ood DIR`.")  # fmt: skip
 
 
 def save(model: HybridCNNRNN, out: str | Path, recipe: Recipe, history: list[dict], card: dict | None) -> None:

@@ -1,5 +1,6 @@
 """ "Not one of the actions I know" through the app: a model whose open-set threshold the clip does not reach is
-answered so on the Classify tab (verdict, belief plot, JSON), the Live tab and the Timeline (JSON and CSV)."""
+answered so on the Classify tab (verdict, belief plot, JSON), the Live tab and the Timeline (JSON and CSV); so is a
+clip that looks unlike every clip a model was trained on (its look gate)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,31 @@ from hybrid.viz import UNKNOWN_COLOR
 THRESHOLD = 0.99  # the tiny random model's answers are far less sure than this: every clip is none of its classes
 
 
-@pytest.fixture
-def unsure(tiny_model_dir, tmp_path, monkeypatch) -> tuple[AppContext, str]:
-    """An app whose only model is the tiny one with a (very high) open-set threshold."""
-    folder = tmp_path / "tiny-openset"
-    shutil.copytree(tiny_model_dir, folder)
-    config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps({**config, "openset_threshold": THRESHOLD}))
+def _with_look_gate(src, folder) -> None:
+    """The tiny model, its weights as they are, with a look gate no clip passes: two stored exemplars in random
+    directions (every clip's features are far from them) and a similarity threshold of 0.99."""
+    import torch
+
+    from hybrid import HybridCNNRNN
+    from hybrid.openset import exemplars_of
+
+    m = HybridCNNRNN.from_pretrained(src)
+    gated = HybridCNNRNN(m.config, openset_exemplars=2, openset_similarity=0.99)
+    gated.load_state_dict({**m.state_dict(), "openset_exemplars": exemplars_of(torch.randn(2, 1, m.feature_dim))})
+    gated.save_pretrained(folder)
+
+
+@pytest.fixture(params=["score", "look"])
+def unsure(request, tiny_model_dir, tmp_path, monkeypatch) -> tuple[AppContext, str]:
+    """An app whose only model is the tiny one with an open-set gate no clip passes: a (very high) score threshold,
+    or a look gate (exemplars no clip looks like)."""
+    folder = tmp_path / f"tiny-openset-{request.param}"
+    if request.param == "score":
+        shutil.copytree(tiny_model_dir, folder)
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, "openset_threshold": THRESHOLD}))
+    else:
+        _with_look_gate(tiny_model_dir, folder)
     monkeypatch.setenv("HYBRID_CACHE", str(tmp_path / "engine-cache"))
     return AppContext.create(AppSettings(model=str(folder), models_dir=tmp_path / "no-models")), folder.name
 
@@ -35,11 +54,16 @@ def test_classify_says_none_of_them_and_still_shows_the_closest(unsure, app_ctx,
     ctx, name = unsure
     out = clip.classify(ctx, str(index_clip_path), name, "")
     d = out.details
-    assert d["known"] is False and d["threshold"] == THRESHOLD and d["openset_score"] < THRESHOLD
-    assert out.verdict.startswith('## <span class="not-known">Not one of the actions I know</span>')
+    look = name.endswith("look")
+    assert d["known"] is False and out.verdict.startswith('## <span class="not-known">Not one of the actions I know')
     assert f"closest: **{d['label']}**" in out.verdict and "alpha · beta · gamma" in out.verdict
     dotted = [ln for ln in out.belief.axes[0].get_lines() if ln.get_linestyle() == ":"]
-    assert len(dotted) == 1 and dotted[0].get_ydata()[0] == THRESHOLD  # the threshold drawn on the belief plot
+    if look:  # the look gate: the similarity is reported; no probability threshold to draw
+        assert d["threshold"] is None and d["similarity_threshold"] == 0.99 and d["similarity"] < 0.99
+        assert "looks unlike every clip it was trained on" in out.verdict and not dotted
+    else:
+        assert d["threshold"] == THRESHOLD and d["openset_score"] < THRESHOLD and d["similarity"] is None
+        assert len(dotted) == 1 and dotted[0].get_ydata()[0] == THRESHOLD  # the threshold drawn on the belief plot
     assert "anything else is answered *Not one of the actions I know*" in card.known_actions(ctx, name, "")
     # the same clip and weights without a threshold: named as before, and the page says it always names one
     plain = clip.classify(app_ctx, str(index_clip_path), app_env, "")

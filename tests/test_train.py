@@ -230,25 +230,33 @@ def _ood_clips(folder: Path) -> Path:
     return folder
 
 
-def test_calibrated_training_stores_the_open_set_threshold_and_the_cli_reports_it(tiny_dataset, cache, tmp_path):
-    """train --calibrate: the threshold is the one that accepts 95 % of the clips held out by cross-validation
-    (not of the clips the model then learns); predict --json and eval --ood report it and the decisions."""
+def test_calibrated_training_stores_the_open_set_gates_and_the_cli_reports_them(tiny_dataset, cache, tmp_path):
+    """train --calibrate: the score and similarity thresholds are the ones that together accept 95 % of the clips
+    held out by cross-validation (not of the clips the model then learns), the exemplars are the training clips';
+    predict --json and eval --ood report them and the decisions; generated colours and patterns are rejected."""
     from hybrid import openset
 
     ds = load_dataset(tiny_dataset, RECIPE, cache)
     cv = cross_validate(ds, RECIPE, quiet=True)
     held_out = [s for f in cv["folds"] for s in f["openset_scores"]]
-    assert len(held_out) == 32 and cv["openset"]["threshold"] == openset.threshold_at(held_out)
-    assert np.mean(np.array(held_out) >= cv["openset"]["threshold"]) >= 0.95
-    per_fold = [f["openset_scores"] for f in cv["folds"]]
-    judged = [s >= openset.threshold_at([x for j, o in enumerate(per_fold) if j != i for x in o])
-              for i, own in enumerate(per_fold) for s in own]  # fmt: skip
+    sims = [s for f in cv["folds"] for s in f["similarities"]]
+    t, ts = openset.joint_thresholds(held_out, sims)
+    assert len(held_out) == len(sims) == 32 and (cv["openset"]["threshold"], cv["openset"]["similarity"]) == (t, ts)
+    assert np.mean((np.array(held_out) >= t) & (np.array(sims) >= ts)) >= 0.95
+    folds = cv["folds"]
+    judged = []
+    for i, own in enumerate(folds):
+        rest = folds[:i] + folds[i + 1 :]
+        ti, tsi = openset.joint_thresholds([x for f in rest for x in f["openset_scores"]],
+                                           [x for f in rest for x in f["similarities"]])  # fmt: skip
+        judged += [a >= ti and b >= tsi for a, b in zip(own["openset_scores"], own["similarities"])]
     assert cv["openset"]["in_accepted_cv"] == pytest.approx(np.mean(judged))
 
     out = tmp_path / "model"
     model = train(tiny_dataset, out, RECIPE, cache, device="cpu", calibrate=True)
     config = json.loads((out / "config.json").read_text())
-    assert config["openset_threshold"] == pytest.approx(cv["openset"]["threshold"])  # same folds, same seed
+    assert config["openset_threshold"] == pytest.approx(t) and config["openset_similarity"] == pytest.approx(ts)
+    assert config["openset_exemplars"] == 32 and model.openset_exemplars.shape == (32, model.feature_dim)
     assert config["openset_score"] == "maxprob" and model.config.openset_threshold == config["openset_threshold"]
     assert "Not one of these" in (out / "README.md").read_text()
 
@@ -260,14 +268,33 @@ def test_calibrated_training_stores_the_open_set_threshold_and_the_cli_reports_i
                               text=True, timeout=300)  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         p = json.loads(proc.stdout)
-        assert p["threshold"] == pytest.approx(config["openset_threshold"]) and p["label"] in CLASSES
-        assert p["known"] == (p["openset_score"] >= p["threshold"]) and p["openset_score"] == pytest.approx(p["score"])
+        assert p["threshold"] == pytest.approx(t) and p["similarity_threshold"] == pytest.approx(ts)
+        assert p["label"] in CLASSES and p["openset_score"] == pytest.approx(p["score"])
+        assert p["known"] == (p["openset_score"] >= t and p["similarity"] >= ts)
         preds.append(p)
+    assert not any(p["known"] for p in preds), preds  # flat colours and bars look like no training clip
     proc = subprocess.run([*run, "eval", "--data", str(tiny_dataset), "--model", str(out), "--ood", str(ood),
                            "--json"], capture_output=True, text=True, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     o = json.loads(proc.stdout.strip().splitlines()[-1])["openset"]
-    assert o["n_in"] == 32 and o["n_ood"] == 7 and o["threshold"] == pytest.approx(config["openset_threshold"])
-    assert o["per_ood_folder"][str(ood)]["n_ood"] == 7
-    assert o["ood_rejected"] == pytest.approx(np.mean([not p["known"] for p in preds]))  # the same decisions
+    assert o["n_in"] == 32 and o["n_ood"] == 7 and o["threshold"] == pytest.approx(t)
+    assert o["similarity_threshold"] == pytest.approx(ts) and o["per_ood_folder"][str(ood)]["n_ood"] == 7
+    assert o["ood_rejected"] == 1.0 and o["auroc_similarity"] == 1.0
     assert 0.0 <= o["auroc"] <= 1.0 and o["in_accepted"] >= 0.9  # training clips: they are accepted
+
+    # the same gates given afterwards to a model trained without them: `calibrate` with the saved CV report
+    plain, report = tmp_path / "plain", tmp_path / "cv.json"
+    train(tiny_dataset, plain, RECIPE, cache, device="cpu")
+    assert json.loads((plain / "config.json").read_text())["openset_threshold"] is None
+    report.write_text(json.dumps(cv))
+    args = ["--model", str(plain), "--data", str(tiny_dataset), "--cv", str(report), "--cache", str(cache)]
+    proc = subprocess.run([*run, "calibrate", *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads((plain / "config.json").read_text())
+    assert {k: again[k] for k in again if k.startswith("openset")} == {
+        k: config[k] for k in config if k.startswith("openset")
+    }
+    assert torch.allclose(HybridCNNRNN.from_pretrained(plain).openset_exemplars, model.openset_exemplars, atol=1e-3)
+    bad = subprocess.run([*run, "calibrate", "--model", str(plain), "--data", str(tiny_dataset), "--cv",
+                          str(tiny_dataset)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and "can't read cross-validation report" in bad.stderr

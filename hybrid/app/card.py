@@ -39,7 +39,7 @@ def known_actions(ctx: AppContext, choice: str | None, repo_id: str | None) -> s
     c = rec.model.config
     other = (
         "anything else is answered *Not one of the actions I know*"
-        if c.openset_threshold is not None
+        if c.openset_threshold is not None or c.openset_similarity is not None
         else "it has no open-set threshold, so **every clip is answered with one of them**, whatever it shows"
     )
     return f"**This model knows {len(c.labels)} actions:** " + " · ".join(f"`{x}`" for x in c.labels) + f" — {other}."

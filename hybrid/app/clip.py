@@ -113,7 +113,7 @@ def verdict_markdown(result: Result) -> str:
         return (
             '## <span class="not-known">Not one of the actions I know</span>\n'
             f"closest: **{p.label}** {p.score:.0%} — below what this model needs to name it "
-            f"(open-set score {p.openset_score:.3g} < {p.threshold:.3g}). It knows: "
+            f"({p.why_unknown}). It knows: "
             + " · ".join(p.labels) + "."
         )  # fmt: skip
     T = len(p.indices)
