@@ -192,12 +192,17 @@ def cmd_calibrate(args) -> int:
 
     cv, card = _read_json(args.cv, "cross-validation report"), _read_json(args.card, "model card details")
     _, o = calibrate(args.model, args.data, cv, args.out, args.cache, args.device, card=card)
-    gates = [] if o["threshold"] is None else [f"{o['score']} >= {o['threshold']:.4g}"]
-    gates += [] if o["similarity"] is None else [f"similarity to the training clips >= {o['similarity']:.4g}"]
     judged = "" if o["in_accepted_cv"] is None else f" ({o['in_accepted_cv']:.1%} with the other groups' thresholds)"
-    print(f"calibrated {args.out or args.model}: {', '.join(gates)}; accepts {o['accept']:.0%} of the "
+    print(f"calibrated {args.out or args.model}: {_gates(o)}; accepts {o['accept']:.0%} of the "
           f"{'held-out' if cv else 'training'} clips{judged}")  # fmt: skip
     return 0
+
+
+def _gates(o: dict) -> str:
+    """An open-set report's gates in words: "maxprob >= 0.37, similarity to the training clips >= 0.74"."""
+    gates = [] if o["threshold"] is None else [f"{o['score']} >= {o['threshold']:.4g}"]
+    gates += [] if o.get("similarity") is None else [f"similarity to the training clips >= {o['similarity']:.4g}"]
+    return ", ".join(gates) or "no gate"
 
 
 def _read_json(path: str | None, what: str):
@@ -248,7 +253,10 @@ def cmd_eval(args) -> int:
         acc = "n/a" if row["accuracy"] is None else f"{row['accuracy']:.1%}"
         print(f"  {name:>20s}  {acc:>6s}  (n={row['n']})")
     o = report.get("openset")
-    if o:
+    if o and args.cv:
+        print(f"open set: {_gates(o)} accept {o['accept']:.0%} of the held-out clips"
+              + ("" if o["in_accepted_cv"] is None else f" ({o['in_accepted_cv']:.1%} fold by fold)"))  # fmt: skip
+    elif o:
         at = "no threshold stored" if o["threshold"] is None else f"threshold {o['threshold']:.4g}"
         if o["similarity_threshold"] is not None:
             at += f", similarity to the training clips {o['similarity_threshold']:.4g}"

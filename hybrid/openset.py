@@ -77,10 +77,10 @@ def reason(score: float, threshold: float | None, sim: float | None, sim_thresho
     """Why a clip is not one of the classes, in words (the gates it failed)."""
     out = []
     if sim_threshold is not None and sim is not None and sim < sim_threshold:
-        out.append(f"it looks unlike every clip it was trained on: similarity {sim:.3g} < {sim_threshold:.3g}")
+        out.append(f"it looks unlike every clip the model was trained on (similarity {sim:.3g} < {sim_threshold:.3g})")
     if threshold is not None and score < threshold:
-        out.append(f"open-set score {score:.3g} < {threshold:.3g}")
-    return "; ".join(out) or "every gate passed"
+        out.append(f"the model is not sure enough (open-set score {score:.3g} < {threshold:.3g})")
+    return " and ".join(out) or "every gate passed"
 
 
 def threshold_at(in_domain: Sequence[float], accept: float = ACCEPT) -> float:

@@ -416,7 +416,7 @@ def look_report(feats: torch.Tensor, groups: list[str], kind: str) -> dict[str, 
     sims: dict[str, list[float]] = {}
     for g in sorted(set(groups)):
         own = torch.from_numpy(groups_ == g)
-        sims[g] = openset.similarity(feats[own], ex[~own]).tolist() if (~own).any() else []
+        sims[g] = [round(v, 6) for v in openset.similarity(feats[own], ex[~own]).tolist()] if (~own).any() else []
     every = [s for v in sims.values() for s in v]
     judged = [s >= openset.threshold_at([x for h, v in sims.items() if h != g for x in v]) for g, v in sims.items()
               for s in v] if len(sims) > 1 else []  # fmt: skip

@@ -55,7 +55,7 @@ def test_known_needs_every_gate_the_model_has():
     assert openset.known(0.9, 0.5, 0.2, 0.6) is False and openset.known(0.9, 0.5, 0.7, 0.6) is True
     assert openset.known(0.9, None, 0.2, 0.6) is False  # the look gate alone
     assert "unlike every clip" in openset.reason(0.9, 0.5, 0.2, 0.6)
-    assert "open-set score" in openset.reason(0.4, 0.5, 0.7, 0.6)
+    assert openset.reason(0.4, 0.5, 0.7, 0.6) == "the model is not sure enough (open-set score 0.4 < 0.5)"
 
 
 def test_similarity_is_to_the_nearest_training_clip():

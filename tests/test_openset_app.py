@@ -60,10 +60,11 @@ def test_classify_says_none_of_them_and_still_shows_the_closest(unsure, app_ctx,
     dotted = [ln for ln in out.belief.axes[0].get_lines() if ln.get_linestyle() == ":"]
     if look:  # the look gate: the similarity is reported; no probability threshold to draw
         assert d["threshold"] is None and d["similarity_threshold"] == 0.99 and d["similarity"] < 0.99
-        assert "looks unlike every clip it was trained on" in out.verdict and not dotted
+        assert "looks unlike every clip the model was trained on" in out.verdict and not dotted
     else:
         assert d["threshold"] == THRESHOLD and d["openset_score"] < THRESHOLD and d["similarity"] is None
         assert len(dotted) == 1 and dotted[0].get_ydata()[0] == THRESHOLD  # the threshold drawn on the belief plot
+        assert "not sure enough (open-set score" in out.verdict
     assert "anything else is answered *Not one of the actions I know*" in card.known_actions(ctx, name, "")
     # the same clip and weights without a threshold: named as before, and the page says it always names one
     plain = clip.classify(app_ctx, str(index_clip_path), app_env, "")

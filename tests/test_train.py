@@ -236,8 +236,14 @@ def test_calibrated_training_stores_the_open_set_gates_and_the_cli_reports_them(
     predict --json and eval --ood report them and the decisions; generated colours and patterns are rejected."""
     from hybrid import openset
 
-    ds = load_dataset(tiny_dataset, RECIPE, cache)
-    cv = cross_validate(ds, RECIPE, quiet=True)
+    run = [sys.executable, "-m", "hybrid"]
+    recipe_file = tmp_path / "recipe.json"
+    recipe_file.write_text(json.dumps(RECIPE.to_dict()))
+    proc = subprocess.run([*run, "eval", "--data", str(tiny_dataset), "--cv", "groups", "--recipe", str(recipe_file),
+                           "--cache", str(cache), "--device", "cpu", "--json"], capture_output=True, text=True,
+                          timeout=900)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    cv = json.loads(proc.stdout.strip().splitlines()[-1])
     held_out = [s for f in cv["folds"] for s in f["openset_scores"]]
     sims = [s for f in cv["folds"] for s in f["similarities"]]
     t, ts = openset.joint_thresholds(held_out, sims)
@@ -261,7 +267,6 @@ def test_calibrated_training_stores_the_open_set_gates_and_the_cli_reports_them(
     assert "Not one of these" in (out / "README.md").read_text()
 
     ood = _ood_clips(tmp_path / "ood")
-    run = [sys.executable, "-m", "hybrid"]
     preds = []
     for clip in sorted(ood.rglob("*.avi")):
         proc = subprocess.run([*run, "predict", str(clip), "--model", str(out), "--json"], capture_output=True,
@@ -295,6 +300,47 @@ def test_calibrated_training_stores_the_open_set_gates_and_the_cli_reports_them(
         k: config[k] for k in config if k.startswith("openset")
     }
     assert torch.allclose(HybridCNNRNN.from_pretrained(plain).openset_exemplars, model.openset_exemplars, atol=1e-3)
+    # without a CV report (no fold models to be had): the look gate alone, each clip against the other groups'
+    look = tmp_path / "look"
+    proc = subprocess.run([*run, "calibrate", *args[:4], "--cache", str(cache), "--out", str(look)],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    c = json.loads((look / "config.json").read_text())
+    assert c["openset_threshold"] is None and c["openset_exemplars"] == 32 and 0 < c["openset_similarity"] <= 1
+    assert "similarity to the training clips >=" in proc.stdout and "of the training clips" in proc.stdout
+    assert (look / "training.json").is_file()
     bad = subprocess.run([*run, "calibrate", "--model", str(plain), "--data", str(tiny_dataset), "--cv",
                           str(tiny_dataset)], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "can't read cross-validation report" in bad.stderr
+
+
+def test_eval_cv_prints_the_open_set_gates(monkeypatch, capsys, tmp_path):
+    """eval --cv groups in words: accuracy, the folds, and the gates a model trained on it all would get."""
+    import hybrid.train as train_mod
+    from hybrid.cli import main
+
+    report = {"accuracy": 0.75, "n": 4, "per_class": {"a": {"accuracy": 0.5, "n": 2}, "b": {"accuracy": 1.0, "n": 2}},
+              "folds": [{"group": "1", "accuracy": 0.5, "n": 2}, {"group": "2", "accuracy": 1.0, "n": 2}],
+              "openset": {"score": "maxprob", "accept": 0.95, "threshold": 0.41, "similarity": 0.73,
+                          "in_accepted_cv": 0.9}}  # fmt: skip
+    monkeypatch.setattr(train_mod, "load_dataset", lambda *a, **k: None)
+    monkeypatch.setattr(train_mod, "cross_validate", lambda *a, **k: report)
+    assert main(["eval", "--data", str(tmp_path), "--cv", "groups", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy 75.0% on 4 clips" in out and "fold      2: 100.0%" in out
+    assert "open set: maxprob >= 0.41, similarity to the training clips >= 0.73 accept 95% of the held-out clips " \
+           "(90.0% fold by fold)" in out  # fmt: skip
+
+
+def test_the_look_gate_without_folds_compares_each_clip_with_the_other_groups_only():
+    from hybrid import openset
+    from hybrid.train import look_report
+
+    feats = torch.randn(12, 3, 8, generator=torch.Generator().manual_seed(0))  # [N,T,D]
+    groups = [str(i // 4) for i in range(12)]
+    feats[1] = feats[0]  # a twin in the same group: it must not make clip 0 look familiar
+    r = look_report(feats, groups, "maxprob")
+    ex = openset.exemplars_of(feats)
+    nearest = [float((ex[i] @ ex[[j for j in range(12) if groups[j] != groups[i]]].T).max()) for i in range(12)]
+    assert max(nearest) < 0.999 and r["similarity"] == pytest.approx(openset.threshold_at(nearest), abs=1e-6)
+    assert r["threshold"] is None and r["score"] == "maxprob" and 0.0 <= r["in_accepted_cv"] <= 1.0

@@ -112,8 +112,7 @@ def verdict_markdown(result: Result) -> str:
     if p.known is False:
         return (
             '## <span class="not-known">Not one of the actions I know</span>\n'
-            f"closest: **{p.label}** {p.score:.0%} — below what this model needs to name it "
-            f"({p.why_unknown}). It knows: "
+            f"closest: **{p.label}** {p.score:.0%} — not named: {p.why_unknown}. It knows: "
             + " · ".join(p.labels) + "."
         )  # fmt: skip
     T = len(p.indices)
