@@ -378,6 +378,8 @@ def calibrate(
         raise DataError(f"{model_dir} has no readable training.json (the recipe it was trained with): {e}") from e
     recipe = Recipe().updated(spec.get("recipe", spec))
     model = HybridCNNRNN.from_pretrained(model_dir)
+    if isinstance(cv, dict) and "folds" not in cv and len(cv) == 1:  # scripts/parallel_cv.py's summary of one run
+        cv = next(iter(cv.values()))
     folds = cv.get("folds") if isinstance(cv, dict) else None
     if cv is not None and (not folds or any("openset_scores" not in f or "n" not in f for f in folds)):
         raise DataError("the cross-validation report has no folds with open-set scores (run eval --cv groups --json)")
