@@ -179,7 +179,7 @@ def test_the_idle_model_tip_names_a_bundled_model_or_nothing(app_ctx):
     assert models.idle_model_tip(app_ctx.settings) == ""  # only the tiny model here
     bundled = AppSettings(models_dir=ROOT / "assets" / "models")
     tip = models.idle_model_tip(bundled)
-    assert models.IDLE_MODEL in tip and "no_interaction" in tip
+    assert models.IDLE_MODEL in tip and "no_interaction" in tip and "none of their actions" in tip
     labels = json.loads((models.bundled_models(bundled)[models.IDLE_MODEL] / "config.json").read_text())["labels"]
     assert "no_interaction" in labels and len(labels) == 7
 

@@ -38,8 +38,10 @@ def idle_model_tip(settings: AppSettings) -> str:
     if IDLE_MODEL not in bundled_models(settings):
         return ""
     return (
-        f" For the webcam and long videos, pick **{IDLE_MODEL}** in the Model menu: it also knows *no_interaction*, "
-        "so moments without an action are not forced into one of the six."
+        f" For long videos of its scenes, pick **{IDLE_MODEL}** in the Model menu: it also knows *no_interaction*, "
+        "so moments without an action are not forced into one of the six. The bundled models were trained on two "
+        "outdoor scenes of staged interactions: on footage of other places (a webcam at home, an office) they answer "
+        "that it is none of their actions rather than guess."
     )
 
 
