@@ -37,7 +37,7 @@ def cmd_predict(args) -> int:
     v = pred.video
     print(f"{args.video}: {v['width']}x{v['height']}, {v['duration_s']:.1f} s, {len(pred.indices)} frames sampled")
     if pred.known is False:
-        print(f"  not one of the {len(rec.labels)} actions this model knows ({pred.why_unknown}); the closest:")
+        print(f"  not one of the {len(rec.labels)} actions this model knows: {pred.why_unknown}; the closest:")
     for label, score in pred.topk:
         print(f"  {score:6.1%}  {label}")
     print("  " + ", ".join(f"{k} {t:.0f} ms" for k, t in pred.timings_ms.items()))

@@ -278,6 +278,12 @@ def test_calibrated_training_stores_the_open_set_gates_and_the_cli_reports_them(
         assert p["known"] == (p["openset_score"] >= t and p["similarity"] >= ts)
         preds.append(p)
     assert not any(p["known"] for p in preds), preds  # flat colours and bars look like no training clip
+    words = subprocess.run([*run, "predict", str(clip), "--model", str(out)], capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
+    assert (
+        words.returncode == 0
+        and "not one of the 4 actions this model knows: it looks unlike every clip" in words.stdout
+    )
     proc = subprocess.run([*run, "eval", "--data", str(tiny_dataset), "--model", str(out), "--ood", str(ood),
                            "--json"], capture_output=True, text=True, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
