@@ -27,6 +27,7 @@ from hybrid.app.context import AppContext
 from hybrid.app.errors import AppError, failure_markdown
 from hybrid.app.recent import Previews
 from hybrid.app.settings import AppSettings
+from hybrid.hub import DEFAULT_MODEL
 from hybrid.pipeline import Recognizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -445,6 +446,20 @@ def test_api_predict_on_a_real_clip(client, model_name):
     clip = shared_data("demo-clips") / "demo.mp4"
     *_, details = _predict(client, clip, model_name)
     assert details["frames"] == 4 and details["video"]["width"] == 340 and details["video"]["duration_s"] > 9
+
+
+@pytest.mark.data
+def test_api_the_default_model_names_its_own_scenes_and_refuses_other_footage(client):
+    """The bundled default through the API: a UT-Interaction clip is named; a kitchen clip and an NTU RGB+D clip
+    look unlike every clip it was trained on, so "known" is false, the closest class still given."""
+    hug = sorted((shared_data("ut-interaction") / "set2" / "hugging").glob("*.avi"))[0]
+    verdict, label, *_, details = _predict(client, hug, DEFAULT_MODEL)
+    assert details["known"] is True and details["label"] == "hugging" and verdict.startswith("## hugging — ")
+    for name in ("flipping_a_pancake.mkv", "S001C001P001R001A001_rgb.avi"):
+        verdict, label, *_, details = _predict(client, shared_data("demo-clips") / name, DEFAULT_MODEL)
+        assert details["known"] is False and details["similarity"] < details["similarity_threshold"], name
+        assert "Not one of the actions I know" in verdict and f"closest: **{details['label']}**" in verdict
+        assert details["label"] == label["label"]  # the closest class stays the label, for compatibility
 
 
 def test_api_loads_a_hub_repo_once_and_explains_bad_ones(client, model_name, hub, index_clip_path):
