@@ -218,7 +218,14 @@ def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="accuracy of a model on a folder of videos, or cross-validation of a recipe")
     p.add_argument("--data", required=True, help="folder: <class>/<video> (nested set folders allowed)")
     p.add_argument("--model", default=None, help="model folder or Hub repo id (default: the bundled model)")
-    p.add_argument("--cv", choices=["groups"], default=None, help="leave-one-group-out CV of a training recipe")
+    p.add_argument(
+        "--cv",
+        nargs="+",
+        default=None,
+        metavar="groups|kfold K",
+        help="cross-validate a training recipe: leave one group out, or K stratified folds (of groups; of clips when "
+        "there is no group pattern)",
+    )
     p.add_argument("--cache", default="cache/features", help="feature cache folder (--cv)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (--cv)")
     p.add_argument(
@@ -235,11 +242,12 @@ def _add_eval(sub) -> None:
 
 def cmd_eval(args) -> int:
     if args.cv:
+        kfold = _kfold(args.cv)  # before any work: a bad --cv fails at once
         from .train import cross_validate, load_dataset, pick_device
 
         recipe = _recipe(args)
         device = pick_device(args.device)
-        report = cross_validate(load_dataset(args.data, recipe, args.cache, device), recipe, device)
+        report = cross_validate(load_dataset(args.data, recipe, args.cache, device), recipe, device, kfold=kfold)
     else:
         from .evaluate import evaluate
         from .pipeline import Recognizer
@@ -280,6 +288,15 @@ def cmd_eval(args) -> int:
     for err in report.get("errors", []):
         print(f"  could not read {err['path']}: {err['error']}")
     return 0
+
+
+def _kfold(cv: list[str]) -> int | None:
+    """--cv groups -> None (leave one group out); --cv kfold K -> K."""
+    if cv == ["groups"]:
+        return None
+    if len(cv) == 2 and cv[0] == "kfold" and cv[1].isdigit() and int(cv[1]) >= 2:
+        return int(cv[1])
+    raise HybridError(f"--cv takes 'groups' or 'kfold K' (K >= 2 folds), not {' '.join(cv)!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +60,30 @@ def leave_one_group_out(samples: list[Sample]) -> Iterator[tuple[str, list[int],
     for group in sorted(by_group, key=lambda g: (len(g), g)):
         test = by_group[group]
         yield group, [i for i in range(len(samples)) if samples[i].group != group], test
+
+
+def stratified_kfold(samples: list[Sample], k: int, seed: int = 0) -> Iterator[tuple[str, list[int], list[int]]]:
+    """(fold name, train indices, test indices) for k folds of whole groups: each class's groups (a group's class:
+    its most common one) are shuffled and dealt round-robin, so every fold holds about 1/k of each class and no
+    group is on both sides. Without a group pattern every clip is its own group: plain stratified k-fold."""
+    by_group: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(samples):
+        by_group[s.group].append(i)
+    if not 2 <= k <= len(by_group):
+        raise DataError(
+            f"{k}-fold cross-validation needs at least {max(k, 2)} groups of clips; there are {len(by_group)}"
+        )
+    label_of = {g: Counter(samples[i].label for i in idx).most_common(1)[0][0] for g, idx in by_group.items()}
+    rng = np.random.default_rng(seed)
+    fold_of, n = {}, 0
+    for label in sorted(set(label_of.values())):
+        groups = sorted(g for g in by_group if label_of[g] == label)
+        for g in rng.permutation(groups).tolist():
+            fold_of[g], n = n % k, n + 1  # n runs on across classes, so the folds' sizes stay even
+    for f in range(k):
+        test = sorted(i for g, idx in by_group.items() if fold_of[g] == f for i in idx)
+        held = set(test)
+        yield f"{f + 1}", [i for i in range(len(samples)) if i not in held], test
 
 
 def split_groups(samples: list[Sample], indices: list[int], n_val_groups: int, seed: int = 0):

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from . import openset
 from .backbones import PACKAGED_IMAGENET, split_backbone
-from .data import Sample, leave_one_group_out, scan_folder, split_groups
+from .data import Sample, leave_one_group_out, scan_folder, split_groups, stratified_kfold
 from .errors import DataError
 from .features import Augment, FeatureCache, augment_variants
 from .model import HybridCNNRNN
@@ -232,10 +232,16 @@ def with_openset(model: HybridCNNRNN, feats: torch.Tensor, openset_cv: dict[str,
 
 
 def cross_validate(
-    ds: Dataset, recipe: Recipe, device: str = "cpu", quiet: bool = False, shard: tuple[int, int] = (0, 1)
+    ds: Dataset,
+    recipe: Recipe,
+    device: str = "cpu",
+    quiet: bool = False,
+    shard: tuple[int, int] = (0, 1),
+    kfold: int | None = None,
 ) -> dict[str, Any]:
     """Leave-one-group-out: for each group, train on the others, test on it. Returns accuracy stats.
 
+    kfold=K: K stratified folds of whole groups instead (data.stratified_kfold; with no group pattern, of clips).
     shard=(i, n) runs only every n-th fold starting at i (to spread the folds over processes).
     """
     t0 = time.time()
@@ -243,7 +249,8 @@ def cross_validate(
     folds, y_true, y_pred = [], [], []
     tta: dict[str, list[int]] = {}
     kind = recipe.model.openset_score
-    splits = list(leave_one_group_out(ds.samples))[shard[0] :: shard[1]]
+    every = stratified_kfold(ds.samples, kfold, recipe.seed) if kfold else leave_one_group_out(ds.samples)
+    splits = list(every)[shard[0] :: shard[1]]
     for group, train_idx, test_idx in tqdm(splits, desc="folds", disable=quiet):
         train_idx, val_idx = split_groups(ds.samples, train_idx, recipe.val_groups, seed=recipe.seed)
         model = copy.deepcopy(template)
@@ -269,7 +276,7 @@ def cross_validate(
     report = summarize(y_true, y_pred, ds.labels)
     accuracy_tta = {name: float(np.mean([p == t for p, t in zip(preds, y_true)])) for name, preds in tta.items()}
     report.update(
-        protocol="leave-one-group-out",
+        protocol=f"stratified {kfold}-fold" if kfold else "leave-one-group-out",
         folds=folds,
         mean_fold_accuracy=float(np.mean([f["accuracy"] for f in folds])),
         accuracy_flip_tta=accuracy_tta.get("flip"),

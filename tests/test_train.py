@@ -97,6 +97,35 @@ def test_groups_never_on_both_sides(tiny_dataset):
         assert len({samples[i].group for i in val_idx}) == 1
 
 
+def test_stratified_kfold_keeps_groups_whole_and_classes_even(tiny_dataset):
+    from hybrid.data import Sample, stratified_kfold
+    from hybrid.errors import DataError
+
+    samples = scan_folder(tiny_dataset)  # no group pattern: every clip is its own group
+    folds = list(stratified_kfold(samples, 4, seed=0))
+    assert [name for name, *_ in folds] == ["1", "2", "3", "4"]
+    assert sorted(i for _, _, test in folds for i in test) == list(range(32))  # each clip held out once
+    for _, train_idx, test_idx in folds:
+        assert sorted(train_idx + test_idx) == list(range(32))
+        assert sorted(samples[i].label for i in test_idx) == sorted(CLASSES * 2)  # 8 clips a class -> 2 a fold
+    grouped = scan_folder(tiny_dataset, "ut-interaction")  # 4 groups of 8 clips: whole groups per fold
+    for _, train_idx, test_idx in stratified_kfold(grouped, 2, seed=1):
+        assert not {grouped[i].group for i in train_idx} & {grouped[i].group for i in test_idx}
+    assert list(stratified_kfold(samples, 4, seed=0)) == folds  # seeded
+    with pytest.raises(DataError, match="needs at least 5 groups"):
+        list(stratified_kfold(samples[:4], 5))
+    with pytest.raises(DataError):
+        list(stratified_kfold([Sample(Path("a.avi"), "x", "g")], 2))
+
+
+def test_eval_cv_takes_groups_or_kfold_k(tmp_path, capsys):
+    from hybrid.cli import main
+
+    for bad in (["kfold"], ["kfold", "1"], ["folds", "3"], ["groups", "2"]):
+        assert main(["eval", "--data", str(tmp_path), "--cv", *bad]) == 2
+        assert "--cv takes 'groups' or 'kfold K'" in capsys.readouterr().err
+
+
 def test_frame_order_pair_is_invisible_to_frame_averaging(tiny_dataset, cache):
     """Mean-over-frames features of a clip and of the same frames reversed are identical."""
     ds = load_dataset(tiny_dataset, replace(RECIPE, aug_copies=1), cache)
@@ -115,6 +144,14 @@ def test_cross_validation_learns_held_out_groups(tiny_dataset, cache):
     conf = np.array(report["confusion"])
     pair = conf[np.ix_(order_pair, order_pair)]
     assert np.trace(pair) / pair.sum() >= 0.85, f"frame order not learned: {pair.tolist()}"
+
+
+def test_kfold_cross_validation_reports_its_protocol_and_open_set(tiny_dataset, cache):
+    ds = load_dataset(tiny_dataset, RECIPE, cache)
+    report = cross_validate(ds, replace(RECIPE, epochs=10), quiet=True, kfold=2)
+    assert report["protocol"] == "stratified 2-fold" and [f["group"] for f in report["folds"]] == ["1", "2"]
+    assert report["n"] == 32 and all(f["n"] == 16 and len(f["similarities"]) == 16 for f in report["folds"])
+    assert report["openset"]["threshold"] is not None and report["openset"]["similarity"] is not None
 
 
 def test_train_then_eval_cli(tiny_dataset, cache, tmp_path):
