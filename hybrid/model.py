@@ -229,12 +229,12 @@ class HybridCNNRNN(
         """Streaming: one frame's features [B,D] + state -> (logits [B,K], state)."""
         return self.head.step(feat, state)
 
-    def similarity(self, feats: torch.Tensor) -> torch.Tensor | None:
-        """Per-frame features [B,T,D] -> [B] cosine similarity to the nearest training clip (openset.similarity);
-        None when the model stores no exemplars."""
+    def similarity(self, feats: torch.Tensor) -> float | None:
+        """One clip's per-frame features [T,D] -> cosine similarity of their mean to the nearest training clip's
+        (openset.similarity); None when the model stores no exemplars."""
         if not self.config.openset_exemplars:
             return None
-        return openset.similarity(feats, self.openset_exemplars)
+        return float(openset.similarity(feats, self.openset_exemplars))
 
     def forward(self, frames: torch.Tensor) -> ClipOutput:
         feats, fmap = self.forward_features(frames)

@@ -145,7 +145,7 @@ class Recognizer:
             step_probs = out.step_logits[0].softmax(-1)  # [T,K]
             top = step_probs[-1].topk(min(topk, len(m.labels)))
             open_score = float(openset.score(out.logits[0], m.config.openset_score))  # Prediction.known decides
-            sim = m.similarity(feats[None])
+            sim = m.similarity(feats)
         timings["rnn"] = (time.perf_counter() - t2) * 1000
         pred = Prediction(
             label=m.labels[int(top.indices[0])],
@@ -170,7 +170,7 @@ class Recognizer:
             timings_ms=timings,
             openset_score=open_score,
             threshold=m.config.openset_threshold,
-            similarity=None if sim is None else float(sim[0]),
+            similarity=sim,
             similarity_threshold=m.config.openset_similarity,
         )
         if explain:  # outside inference_mode: Grad-CAM needs gradients

@@ -227,7 +227,7 @@ class LiveSession:
         i = int(probs.argmax())
         sim = None  # the look of the frames behind this answer (models that store exemplars)
         if self.model.config.openset_exemplars and self._window:
-            sim = float(self.model.similarity(torch.stack(list(self._window)[-context:])[None])[0])
+            sim = self.model.similarity(torch.stack(list(self._window)[-context:]))
         _, known = openset.decide(logits, self.model.config, sim)
         update = LiveUpdate(
             t=rel, label=self.labels[i], score=float(probs[i]), probs=probs, context=context, taken=self.taken,

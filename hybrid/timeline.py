@@ -185,8 +185,7 @@ def build_timeline(
         window = torch.stack(list(feats))[None]  # [1,T,D]
         logits = m.forward_head(window).logits[0].float()
         probs = logits.softmax(-1)
-        sim = m.similarity(window)
-        _, known = openset.decide(logits, m.config, None if sim is None else float(sim[0]))
+        _, known = openset.decide(logits, m.config, m.similarity(window[0]))
         head_s += time.perf_counter() - t0
         i = int(probs.argmax())
         label = openset.shown(m.labels[i], known)

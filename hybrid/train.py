@@ -342,11 +342,12 @@ def train(data: str | Path, out: str | Path, recipe: Recipe, cache_dir: str | Pa
     return model
 
 
-def openset_report(folds: list[dict[str, Any]], kind: str, look: bool = True) -> dict[str, Any]:
+def openset_report(folds: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     """The open-set thresholds a model trained on all the folds' clips gets, from their held-out scores and
-    similarities: both gates together accept openset.ACCEPT of the held-out clips (look=False: the score alone).
-    in_accepted_cv: the share accepted when each fold is judged by the thresholds set on the other folds."""
-    look = look and all(f.get("similarities") is not None for f in folds)
+    similarities: both gates together accept openset.ACCEPT of the held-out clips (the score alone for a report
+    from before similarities were stored). in_accepted_cv: the share accepted when each fold is judged by the
+    thresholds set on the other folds."""
+    look = all(f.get("similarities") is not None for f in folds)
 
     def thresholds(rows: list[dict[str, Any]]) -> tuple[float, float | None]:
         scores = [s for f in rows for s in f["openset_scores"]]
@@ -443,9 +444,9 @@ def _openset_card(o: dict[str, Any], cv: dict[str, Any] | None, n: int) -> str:
     judged = "" if o["in_accepted_cv"] is None else f"; each group judged by the thresholds of the others: " \
         f"{o['in_accepted_cv']:.1%} accepted"  # fmt: skip
     if cv is not None:
-        how = (f"The thresholds accept {o['accept']:.0%} of the clips held out in {len(cv['folds'])}-fold "
-               f"leave-one-group-out cross-validation (held-out accuracy {cv['accuracy']:.1%} on {cv['n']} clips"
-               f"{judged})")  # fmt: skip
+        how = (f"The thresholds accept {o['accept']:.0%} of the clips held out in "
+               f"{cv.get('protocol', 'leave-one-group-out')} cross-validation ({len(cv['folds'])} folds; held-out "
+               f"accuracy {cv['accuracy']:.1%} on {cv['n']} clips{judged})")  # fmt: skip
     else:
         how = (f"The threshold accepts {o['accept']:.0%} of the {n} training clips, each compared with the clips of "
                f"the other groups only{judged}; the model has seen every one of them, so clips of new groups may "

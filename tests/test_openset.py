@@ -102,8 +102,8 @@ def test_exemplars_travel_with_the_weights(tmp_path):
     m.save_pretrained(tmp_path)
     back = HybridCNNRNN.from_pretrained(tmp_path)
     assert back.config.openset_exemplars == 3 and torch.allclose(back.openset_exemplars, ex)
-    feats = ex[:1, None].expand(1, 2, -1) * 4  # the first exemplar's own direction
-    assert back.similarity(feats)[0].item() == pytest.approx(1.0, abs=1e-5)
+    feats = ex[0].expand(2, -1) * 4  # [T,D]: the first exemplar's own direction
+    assert back.similarity(feats) == pytest.approx(1.0, abs=1e-5)
     cfg = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**cfg, "openset_exemplars": 4}))
     with pytest.raises(ModelError, match="does not match"):  # the stored rows are the ones the config names
