@@ -12,6 +12,7 @@ import copy
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -46,16 +47,23 @@ def pick_device(name: str = "auto") -> str:
     return name
 
 
-def load_dataset(data: str | Path, recipe: Recipe, cache_dir: str | Path, device: str = "cpu") -> Dataset:
-    """Scan the folder and fill the feature cache (one CNN pass per clip and augmentation)."""
+Progress = Callable[[str, int, int], Any]  # (stage: "features" | "folds" | "epochs", done, total)
+
+
+def load_dataset(data: str | Path, recipe: Recipe, cache_dir: str | Path, device: str = "cpu", engine: str = "torch",
+                 progress: Progress | None = None, quiet: bool = False) -> Dataset:  # fmt: skip
+    """Scan the folder and fill the feature cache (one CNN pass per clip and augmentation; `engine` "auto" takes
+    the fast CNN engine for a frozen backbone on the CPU)."""
     samples = scan_folder(data, recipe.group_pattern, recipe.labels)
     labels = recipe.labels or sorted({s.label for s in samples})
     encoder = HybridCNNRNN(recipe.model_config(labels, PACKAGED_IMAGENET))
-    cache = FeatureCache(encoder, cache_dir, grid=recipe.grid, device=device, finetune=recipe.finetune)
+    cache = FeatureCache(encoder, cache_dir, grid=recipe.grid, device=device, finetune=recipe.finetune, engine=engine)
     augs = augment_variants(recipe.aug_copies, recipe.flip, recipe.crop, recipe.color, seed=recipe.seed)
     ds = Dataset(samples, labels, [labels.index(s.label) for s in samples])
-    for s in tqdm(samples, desc="features", unit="clip"):
+    for i, s in enumerate(tqdm(samples, desc="features", unit="clip", disable=quiet)):
         ds.feats.append(cache.get(s.path, augs))
+        if progress is not None:
+            progress("features", i + 1, len(samples))
     return ds
 
 
@@ -141,7 +149,8 @@ def clip_features(model: HybridCNNRNN, ds: Dataset, idx: list[int], recipe: Reci
     return torch.cat(out)
 
 
-def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], recipe: Recipe, device: str, quiet=False):
+def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], recipe: Recipe, device: str, quiet=False,
+        progress: Progress | None = None):  # fmt: skip
     """Train model.head (and the backbone's last `recipe.finetune` units) on cached features or activations;
     early-stops on val accuracy when val is given."""
     torch.manual_seed(recipe.seed)
@@ -152,9 +161,13 @@ def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], reci
         groups.append({"params": list(net.tail.parameters()), "lr": recipe.backbone_lr})
     opt = torch.optim.AdamW(groups, weight_decay=recipe.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(train) / recipe.batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=[g["lr"] for g in groups], total_steps=recipe.epochs * steps_per_epoch, pct_start=0.1
-    )
+    total = recipe.epochs * steps_per_epoch
+    if total >= 3:  # warm up over 10 % of the steps (at least one and a half: OneCycleLR needs a warm-up phase)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=[g["lr"] for g in groups], total_steps=total, pct_start=max(0.1, 1.5 / total)
+        )
+    else:  # one or two steps: a constant rate
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     counts = np.bincount([ds.y[i] for i in train], minlength=len(ds.labels)).astype(np.float32)
     weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(ds.labels), device=device)  # class balance
     best = (-1.0, math.inf, None, 0)  # (val acc, val loss, state, epoch)
@@ -189,6 +202,8 @@ def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], reci
                 history.append(row)
                 break
         history.append(row)
+        if progress is not None:
+            progress("epochs", epoch + 1, recipe.epochs)
         bar.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
     if best[2] is not None:
         net.load_state_dict(best[2])
@@ -238,6 +253,7 @@ def cross_validate(
     quiet: bool = False,
     shard: tuple[int, int] = (0, 1),
     kfold: int | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Leave-one-group-out: for each group, train on the others, test on it. Returns accuracy stats.
 
@@ -251,7 +267,7 @@ def cross_validate(
     kind = recipe.model.openset_score
     every = stratified_kfold(ds.samples, kfold, recipe.seed) if kfold else leave_one_group_out(ds.samples)
     splits = list(every)[shard[0] :: shard[1]]
-    for group, train_idx, test_idx in tqdm(splits, desc="folds", disable=quiet):
+    for done, (group, train_idx, test_idx) in enumerate(tqdm(splits, desc="folds", disable=quiet)):
         train_idx, val_idx = split_groups(ds.samples, train_idx, recipe.val_groups, seed=recipe.seed)
         model = copy.deepcopy(template)
         fit(model, ds, train_idx, val_idx, recipe, device, quiet=True)
@@ -269,10 +285,13 @@ def cross_validate(
         scores = [round(float(v), 6) for v in openset.score(logits, kind)]  # clips the fold's model never saw
         exemplars = openset.exemplars_of(clip_features(model, ds, train_idx, recipe, device))
         sims = openset.similarity(clip_features(model, ds, test_idx, recipe, device), exemplars)
-        folds.append({"group": group, "n": len(test_idx), "accuracy": acc, "truth": truth, "pred": pred,
-                      "openset_scores": scores, "similarities": [round(float(v), 6) for v in sims]})  # fmt: skip
+        folds.append({"group": group, "n": len(test_idx), "accuracy": acc, "test": test_idx, "truth": truth,
+                      "pred": pred, "openset_scores": scores,
+                      "similarities": [round(float(v), 6) for v in sims]})  # fmt: skip
         y_true += truth
         y_pred += pred
+        if progress is not None:
+            progress("folds", done + 1, len(splits))
     report = summarize(y_true, y_pred, ds.labels)
     accuracy_tta = {name: float(np.mean([p == t for p, t in zip(preds, y_true)])) for name, preds in tta.items()}
     report.update(
@@ -322,24 +341,58 @@ def summarize(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict[s
     }
 
 
+@dataclass
+class Trained:
+    """What `run_training` made: the saved model, the dataset it saw, the cross-validation report (None when not
+    calibrated) and the seconds each stage took."""
+
+    model: HybridCNNRNN
+    ds: Dataset
+    cv: dict[str, Any] | None
+    seconds: dict[str, float]
+
+
 def train(data: str | Path, out: str | Path, recipe: Recipe, cache_dir: str | Path, device: str = "auto",
           card: dict[str, Any] | None = None, calibrate: bool = False) -> HybridCNNRNN:  # fmt: skip
     """Train on every clip under `data` (minus val groups when recipe.val_groups) and save to `out`.
 
     calibrate: first cross-validate the recipe (leave one group out) and give the model the open-set threshold
     that accepts openset.ACCEPT of the held-out clips (a clip scoring below it is "none of these")."""
+    return run_training(data, out, recipe, cache_dir, device, card, calibrate).model
+
+
+def run_training(
+    data: str | Path,
+    out: str | Path,
+    recipe: Recipe,
+    cache_dir: str | Path,
+    device: str = "auto",
+    card: dict[str, Any] | Callable[[Dataset, dict[str, Any] | None], dict[str, Any]] | None = None,
+    calibrate: bool = False,
+    kfold: int | None = None,
+    engine: str = "torch",
+    progress: Progress | None = None,
+    quiet: bool = False,
+) -> Trained:
+    """train(), and what it measured: kfold=K cross-validates with K stratified folds instead of leaving one group
+    out; `card` may be a function of the dataset and the CV report; `progress` hears of every clip, fold and epoch."""
     device = pick_device(device)
-    ds = load_dataset(data, recipe, cache_dir, device)
-    cv = cross_validate(ds, recipe, device) if calibrate else None
+    seconds, t0 = {}, time.perf_counter()
+    ds = load_dataset(data, recipe, cache_dir, device, engine, progress, quiet)
+    seconds["features"], t0 = time.perf_counter() - t0, time.perf_counter()
+    cv = cross_validate(ds, recipe, device, quiet, kfold=kfold, progress=progress) if calibrate else None
+    seconds["cross_validation"], t0 = time.perf_counter() - t0, time.perf_counter()
     model = new_model(recipe, ds.labels)
     train_idx, val_idx = split_groups(ds.samples, list(range(len(ds.samples))), recipe.val_groups, recipe.seed)
-    history = fit(model, ds, train_idx, val_idx, recipe, device)
+    history = fit(model, ds, train_idx, val_idx, recipe, device, quiet, progress)
+    card = card(ds, cv) if callable(card) else card
     if cv is not None:
         model = with_openset(model, clip_features(model, ds, train_idx, recipe, device), cv["openset"])
         card = {**(card or {}), "open_set": _openset_card(cv["openset"], cv, len(ds.samples))}
     model = model.cpu().eval()
     save(model, out, recipe, history, card)
-    return model
+    seconds["training"] = time.perf_counter() - t0
+    return Trained(model, ds, cv, seconds)
 
 
 def openset_report(folds: list[dict[str, Any]], kind: str) -> dict[str, Any]:
