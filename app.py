@@ -28,6 +28,7 @@ skip_triton()  # before torch loads: ~76 MB less resident memory (see hybrid/lea
 
 from hybrid.app import STYLE, card, clip, live, models, preview  # noqa: E402
 from hybrid.app import gradio_compat as compat  # noqa: E402
+from hybrid.app import teach as tc  # noqa: E402
 from hybrid.app import timeline as tl  # noqa: E402
 from hybrid.app.context import AppContext  # noqa: E402
 from hybrid.app.errors import AppError, failure_markdown  # noqa: E402
@@ -91,9 +92,10 @@ class Handlers:
             raise gr.Error(e.message, title=e.title, print_exception=False) from e
         return out.verdict, out.label, out.gallery, out.features, out.belief, out.timings, out.details
 
-    def redraw_frames(self, video: str | None, model: str | None, repo_id: str | None, overlay: str):
+    def redraw_frames(self, video: str | None, model: str | None, repo_id: str | None, overlay: str,
+                      request: gr.Request = None):  # fmt: skip
         """Switch the heat map on the frames of the last result without running the model again."""
-        items = clip.redraw(self.ctx, video, model, repo_id, overlay)
+        items = clip.redraw(self.ctx, video, model, repo_id, overlay, _session(request))
         return gr.skip() if items is None else items
 
     def fix_preview(self, video: str | None):
@@ -110,24 +112,24 @@ class Handlers:
             gr.Column(visible=False),
         )
 
-    def show_card(self, model: str | None, repo_id: str | None) -> str:
+    def show_card(self, model: str | None, repo_id: str | None, request: gr.Request = None) -> str:
         try:
-            return card.model_card(self.ctx, model, repo_id)
+            return card.model_card(self.ctx, model, repo_id, _session(request))
         except AppError as e:
             gr.Warning(e.message, title=e.title)
             return f"### ⚠️ {e.title}\n{e.message}"
 
-    def show_known(self, model: str | None, repo_id: str | None) -> str:
+    def show_known(self, model: str | None, repo_id: str | None, request: gr.Request = None) -> str:
         """The Classify tab's line of what the chosen model knows (the Model card tab says why it can't load)."""
         try:
-            return card.known_actions(self.ctx, model, repo_id)
+            return card.known_actions(self.ctx, model, repo_id, _session(request))
         except AppError:
             return ""
 
-    def live_step(self, frame, state, model: str | None, repo_id: str | None):
+    def live_step(self, frame, state, model: str | None, repo_id: str | None, request: gr.Request = None):
         """One webcam frame -> the running answer (skipped frames leave the page as it is)."""
         try:
-            view, state = live.live_frame(self.ctx, frame, state, model, repo_id)
+            view, state = live.live_frame(self.ctx, frame, state, model, repo_id, session=_session(request))
         except AppError as e:
             raise gr.Error(e.message, title=e.title, print_exception=False) from e
         if view is None:
@@ -135,12 +137,97 @@ class Handlers:
         return view.verdict, view.label, view.history, view.status, state
 
     def timeline(self, video: str | None, model: str | None, repo_id: str | None, window: float, stride: float,
-                 progress=gr.Progress()):  # fmt: skip
+                 request: gr.Request = None, progress=gr.Progress()):  # fmt: skip
         try:
-            out = tl.make_timeline(self.ctx, video, model, repo_id, window, stride, lambda f, d: progress(f, desc=d))
+            say = lambda f, d: progress(f, desc=d)  # noqa: E731
+            out = tl.make_timeline(self.ctx, video, model, repo_id, window, stride, say, _session(request))
         except AppError as e:
             raise gr.Error(e.message, title=e.title, print_exception=False) from e
         return out.summary, out.strip, out.figure, out.table, out.files, out.details, gr.Column(visible=True)
+
+    # --- Teach tab ---
+    def teach_add(self, action: str, recorded: str | None, files: list[str] | None, request: gr.Request = None):
+        """Keep a recorded take and/or dropped files as takes of `action`."""
+        got = [recorded] if recorded else []
+        got += [f if isinstance(f, str) else getattr(f, "name", "") for f in files or []]
+        try:
+            self.ctx.teach.add(_session(request), action, got)
+        except AppError as e:
+            raise gr.Error(e.message, title=e.title, print_exception=False) from e
+        return (*self._takes_view(request), None, None)
+
+    def teach_remove(self, pick: int | None, request: gr.Request = None):
+        if pick is not None:
+            try:
+                self.ctx.teach.remove(_session(request), int(pick))
+            except AppError as e:
+                raise gr.Error(e.message, title=e.title, print_exception=False) from e
+        return self._takes_view(request)
+
+    def _takes_view(self, request: gr.Request | None):
+        takes = self.ctx.teach.takes(_session(request))
+        return (
+            tc.takes_markdown(takes),
+            [(str(t.thumb), t.caption) for t in takes],
+            gr.Dropdown(choices=[(f"{i + 1}. {t.caption}", i) for i, t in enumerate(takes)], value=None),
+        )
+
+    def teach_train(self, request: gr.Request = None, progress=gr.Progress()):
+        """Train on this page's takes: the CV figure, the confusion picture, the takes it got wrong, the zip."""
+        try:
+            shop = self.ctx.teach.train(_session(request), lambda f, d: progress(f, desc=d))
+        except AppError as e:
+            raise gr.Error(e.message, title=e.title, print_exception=False) from e
+        t = shop.taught
+        wrong = [(str(tc.thumb_of(shop, w["path"])), f"{w['truth']} → answered {w['pred']}") for w in t.wrong]
+        return (
+            tc.summary_markdown(t),
+            tc.confusion(t),
+            gr.Gallery(value=wrong, visible=bool(wrong)),
+            str(shop.zip),
+            gr.Column(visible=True),
+        )
+
+    def teach_use(self, request: gr.Request = None):
+        """Put the latest taught model in this page's model picker, chosen (the repo box cleared so it wins)."""
+        shop = self.ctx.teach.workshop(_session(request))
+        if shop.token is None:
+            raise gr.Error("Train a model first.", title="No taught model")
+        choices = [(name, name) for name in models.bundled_models(self.ctx.settings)]
+        choices += [(tc.picker_label(folder, i + 1), value) for i, (value, folder) in
+                    enumerate(self.ctx.teach.models_of(_session(request)).items())]  # fmt: skip
+        gr.Info("Your model is now picked in every tab: Classify, Live and Timeline.", title="Using your model")
+        return gr.Dropdown(choices=choices, value=tc.TAUGHT + shop.token), ""
+
+    def teach_publish(self, repo: str, token: str, private: bool, request: gr.Request = None) -> str:
+        """Push the latest taught model to the Hub."""
+        try:
+            return tc.publish(self.ctx.teach.workshop(_session(request)), repo, token, private)
+        except AppError as e:
+            raise gr.Error(e.message, title=e.title, print_exception=False) from e
+
+    def teach_api(self, files: list[str] | None, labels: str, request: gr.Request = None):
+        """Teach a model from code: video files and their actions -> the measured summary and the model as a zip.
+
+        Args:
+            files: the takes (video files), at least 2 per action.
+            labels: the action of each file, in the same order, separated by commas (e.g. "wave,wave,clap,clap").
+
+        Returns:
+            the summary (actions, takes, cross-validated accuracy, confusion, open-set gates, seconds) and the zip.
+        """
+        try:
+            shop = tc.teach_files(self.ctx.teach, _session(request), files or [], labels)
+        except AppError as e:
+            raise gr.Error(e.message, title=e.title, print_exception=False) from e
+        return shop.taught.summary(), str(shop.zip)
+
+    def session_over(self, request: gr.Request = None) -> None:
+        self.ctx.teach.end(_session(request))
+
+
+def _session(request: gr.Request | None) -> str | None:
+    return request.session_hash if request else None
 
 
 def show_results():
@@ -341,8 +428,71 @@ def timeline_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
     event.success(ui.fix_preview, video, video, api_visibility="private", show_progress="hidden")
 
 
+# --- Teach tab ---------------------------------------------------------------------------------------------
+def teach_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
+    """Tab 4: the person's own actions -> a model of theirs, measured, used in every tab, downloaded, published."""
+    limits = ui.ctx.settings.teach
+    gr.Markdown(
+        "Teach it **your own actions**: type an action's name, record a few takes of it with the webcam (a few "
+        f"seconds each, up to {limits.max_take_s:g} s) or drop video files, and do the same for 2 to 10 actions "
+        "(add one where nothing happens, if the model should tell that apart). **Train** takes seconds: every take is "
+        "then judged by a model that never saw it, so the accuracy you see is what to expect on new takes. "
+        "Your takes and models stay on this page only and are deleted when you close it.",
+        elem_classes="note",
+    )
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5, min_width=320):
+            action = gr.Textbox(label="Action", placeholder="e.g. wave, clap, thumbs up", max_length=40,
+                                elem_id="teach-action")  # fmt: skip
+            cam = gr.Video(label="Record a take", sources=["webcam"], include_audio=False, height=260,
+                           webcam_options=LIVE_WEBCAM, elem_id="teach-cam")  # fmt: skip
+            files = gr.File(label="…or drop video files (several at once)", file_count="multiple",
+                            file_types=["video"], height=110, elem_id="teach-files")  # fmt: skip
+            add = gr.Button("Add takes to this action", elem_id="teach-add")
+        with gr.Column(scale=4, min_width=300):
+            counts = gr.Markdown(tc.takes_markdown([]), elem_id="teach-counts")
+            takes = gr.Gallery(label="Your takes", columns=2, height=300, object_fit="contain", preview=False,
+                               elem_id="teach-takes")  # fmt: skip
+            with gr.Row():
+                pick = gr.Dropdown([], label="Remove a take", scale=3, elem_id="teach-pick")
+                remove = gr.Button("Remove", scale=1, min_width=80, elem_id="teach-remove")
+            train = gr.Button("Train", variant="primary", elem_id="teach-train")
+            gr.Markdown(tc.GUIDANCE, elem_classes="note")
+    with gr.Column(visible=False) as results:
+        summary = gr.Markdown("", elem_id="teach-summary")
+        with gr.Row(equal_height=False):
+            conf = gr.Plot(show_label=False, format="png", elem_id="teach-confusion")
+            wrong = gr.Gallery(label="Takes it got wrong", columns=2, height=260, object_fit="contain",
+                               preview=False, elem_id="teach-wrong")  # fmt: skip
+        with gr.Row():
+            use = gr.Button("Use it in Classify, Live and Timeline", variant="primary", elem_id="teach-use")
+            download = gr.File(label="Download the model (zip)", interactive=False, elem_id="teach-zip")
+        with gr.Accordion("Publish to the Hugging Face Hub", open=False):
+            with gr.Row():
+                repo = gr.Textbox(label="Repo id", placeholder="your-name/my-actions", elem_id="teach-repo")
+                token = gr.Textbox(label="Token (write access)", type="password", elem_id="teach-token")
+            private = gr.Checkbox(True, label="Private", elem_id="teach-private")
+            publish = gr.Button("Publish", elem_id="teach-publish")
+            published = gr.Markdown("", elem_id="teach-published")
+    view = [counts, takes, pick]
+    gr.on([add.click, cam.stop_recording, files.upload], ui.teach_add, [action, cam, files], [*view, cam, files],
+          api_visibility="private", concurrency_id="teach-takes", show_progress="minimal")  # fmt: skip
+    remove.click(ui.teach_remove, pick, view, api_visibility="private", show_progress="hidden")
+    train.click(ui.teach_train, None, [summary, conf, wrong, download, results], api_visibility="private",
+                concurrency_limit=2, concurrency_id="teach")  # fmt: skip
+    use.click(ui.teach_use, None, [model, repo_id], api_visibility="private", show_progress="hidden")
+    publish.click(ui.teach_publish, [repo, token, private], published, api_visibility="private")
+    # /teach for gradio_client: files + their actions -> the summary and the zip (no page needed)
+    api_files = gr.File(file_count="multiple", visible=False)
+    api_labels = gr.Textbox(visible=False)
+    api_summary, api_zip = gr.JSON(visible=False), gr.File(visible=False)
+    api_run = gr.Button(visible=False)
+    api_run.click(ui.teach_api, [api_files, api_labels], [api_summary, api_zip], api_name="teach",
+                  concurrency_limit=2, concurrency_id="teach")  # fmt: skip
+
+
 def card_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, demo: gr.Blocks) -> None:
-    """Tab 4: the selected model's card — the classes it knows, its metrics and limits as documented."""
+    """Tab 5: the selected model's card — the classes it knows, its metrics and limits as documented."""
     card = gr.Markdown("_Loading the model card..._", elem_id="card")
     for trigger in (demo.load, model.change, repo_id.submit):
         trigger(ui.show_card, [model, repo_id], card, api_visibility="private", concurrency_id="card")
@@ -372,8 +522,11 @@ def build_demo(ctx: AppContext | None = None, examples_dir: str | None = None) -
                 live_tab(ui, model, repo_id)
             with gr.Tab("Timeline (long videos)", id="timeline"):
                 timeline_tab(ui, model, repo_id)
+            with gr.Tab("Teach your own", id="teach"):
+                teach_tab(ui, model, repo_id)
             with gr.Tab("Model card", id="card"):
                 card_tab(ui, model, repo_id, demo)
+        demo.unload(ui.session_over)  # the page is closed: its takes and taught models go
     demo.queue(max_size=32, default_concurrency_limit=2)
     compat.write_output_images_atomically()
     return demo
@@ -427,6 +580,7 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         compat.stop_serving(demo)
+        ctx.teach.close()
     compat.exit_now(cache)
 
 

@@ -329,3 +329,34 @@ def timeline_figure(
     ax.grid(axis="y", color="#f1f3f5")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=FONT - 2)
     return fig
+
+
+def confusion_figure(confusion: Sequence[Sequence[int]], labels: Sequence[str]) -> Figure:
+    """A confusion matrix (rows: the truth, columns: the answer) as counts on shaded cells, the diagonal in the
+    answer colour and mistakes in red."""
+    m = np.asarray(confusion, dtype=float)
+    K = len(labels)
+    size = max(3.2, 1.6 + 0.55 * K)
+    fig = _figure(size + 1.6, size, "Each take, held out")
+    ax = fig.add_subplot()
+    rows = np.maximum(m.sum(1, keepdims=True), 1)
+    share = m / rows
+    rgb = np.ones((K, K, 3))
+    for i in range(K):
+        for j in range(K):
+            tint = np.array([0.93, 0.44, 0.10]) if i == j else np.array([0.80, 0.15, 0.15])
+            rgb[i, j] = 1 - share[i, j] * (1 - tint)
+    ax.imshow(rgb, aspect="equal")
+    for i in range(K):
+        for j in range(K):
+            if m[i, j]:
+                ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=FONT,
+                        color="white" if share[i, j] > 0.6 else "#212529")  # fmt: skip
+    ax.set_xticks(range(K), labels, rotation=35, ha="right", fontsize=FONT - 1)
+    ax.set_yticks(range(K), labels, fontsize=FONT - 1)
+    ax.set_xlabel("answered as", fontsize=FONT - 1)
+    ax.set_ylabel("truth", fontsize=FONT - 1)
+    ax.tick_params(length=0)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    return fig

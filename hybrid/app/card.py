@@ -9,7 +9,6 @@ from ..checkpoint import CARD_NAME
 from ..errors import ModelError
 from ..hub import read_card
 from .context import AppContext
-from .models import resolve_model
 
 MAX_CARD_CHARS = 200_000  # far longer than any real card; keeps the sanitizer's work bounded
 
@@ -32,9 +31,9 @@ def _card_text(key: str, ref: str) -> str:
         return ""
 
 
-def known_actions(ctx: AppContext, choice: str | None, repo_id: str | None) -> str:
+def known_actions(ctx: AppContext, choice: str | None, repo_id: str | None, session: str | None = None) -> str:
     """One line for the Classify tab: the actions the chosen model knows, and what it says of anything else."""
-    key, ref = resolve_model(ctx.settings, choice, repo_id)
+    key, ref = ctx.resolve(choice, repo_id, session)
     rec, _ = ctx.models.get(key, ref)
     c = rec.model.config
     other = (
@@ -45,10 +44,10 @@ def known_actions(ctx: AppContext, choice: str | None, repo_id: str | None) -> s
     return f"**This model knows {len(c.labels)} actions:** " + " · ".join(f"`{x}`" for x in c.labels) + f" — {other}."
 
 
-def model_card(ctx: AppContext, choice: str | None, repo_id: str | None) -> str:
+def model_card(ctx: AppContext, choice: str | None, repo_id: str | None, session: str | None = None) -> str:
     """Markdown for the model tab: what it knows (classes, frames, input size) and its card as written, with only
     allow-listed HTML left (card_html.py). Raises AppError."""
-    key, ref = resolve_model(ctx.settings, choice, repo_id)
+    key, ref = ctx.resolve(choice, repo_id, session)
     rec, _ = ctx.models.get(key, ref)
     m, c = rec.model, rec.model.config
     rnn = f"{'bi-' if c.bidirectional else ''}{c.rnn_type.upper()}"

@@ -19,7 +19,6 @@ from ..pipeline import Prediction
 from ..video import open_video, read_clip
 from .context import AppContext
 from .errors import AppError, unexpected
-from .models import resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +40,15 @@ class Result:
 
 
 def run_model(
-    ctx: AppContext, video_path: str, choice: str | None, repo_id: str | None, progress: Progress | None = None
+    ctx: AppContext, video_path: str, choice: str | None, repo_id: str | None, progress: Progress | None = None,
+    session: str | None = None,
 ) -> Result:  # fmt: skip
     """Decode, CNN, RNN, explain (cached per file and model). Raises AppError."""
     say = progress or (lambda frac, desc: None)
     if not video_path:
         raise AppError("No video", "Drop a video file in the box or record one with the webcam first.")
     video_path = ctx.previews.original_of(video_path)
-    key, ref = resolve_model(ctx.settings, choice, repo_id)
+    key, ref = ctx.resolve(choice, repo_id, session)
     try:
         cache_key = ctx.results.key(video_path, key)
     except OSError as e:
@@ -179,12 +179,13 @@ def _drawn(result: Result) -> float | None:
     return c.openset_threshold if c.openset_score == "maxprob" else None
 
 
-def redraw(ctx: AppContext, video_path: str | None, choice: str | None, repo_id: str | None, overlay: str):
+def redraw(ctx: AppContext, video_path: str | None, choice: str | None, repo_id: str | None, overlay: str,
+           session: str | None = None):  # fmt: skip
     """Gallery items for another overlay from the cached result, or None when there is no result yet."""
     if not video_path:
         return None
     try:
-        key, _ = resolve_model(ctx.settings, choice, repo_id)
+        key, _ = ctx.resolve(choice, repo_id, session)
         result = ctx.results.get(ctx.results.key(ctx.previews.original_of(video_path), key))
     except (AppError, OSError):
         return None
@@ -203,7 +204,7 @@ def classify(
     """The app's main handler: an uploaded video -> everything the page shows. Raises AppError (and, given the
     browser session, keeps its words in ctx.failures for the answer panel)."""
     try:
-        return render(run_model(ctx, video_path or "", choice, repo_id, progress), overlay)
+        return render(run_model(ctx, video_path or "", choice, repo_id, progress, session), overlay)
     except AppError as e:
         err = AppError(e.title, e.message)  # without the cause's traceback and whatever its frames hold
     except Exception as e:  # a bug or an unforeseen file: say so plainly, keep serving

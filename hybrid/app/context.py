@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from .models import ModelCache, default_choice, default_repo_id, resolve_model
 from .recent import Failures, Previews, ResultCache
-from .settings import AppSettings
+from .settings import MAX_SIDE, AppSettings
+from .teach import TeachStore
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ class AppContext:
     results: ResultCache = field(default_factory=ResultCache)
     failures: Failures = field(default_factory=Failures)
     previews: Previews = field(default_factory=Previews)
+    teach: TeachStore = field(default_factory=TeachStore)  # each session's takes and taught models
     # one clip through the CNN at a time: CPU-bound, and engines need not be thread-safe
     run_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -28,7 +30,13 @@ class AppContext:
     def create(cls, settings: AppSettings | None = None) -> AppContext:
         """A context for these settings (default: AppSettings.from_env())."""
         settings = settings if settings is not None else AppSettings.from_env()
-        return cls(settings, ModelCache.for_settings(settings))
+        teach = TeachStore(settings.teach, max_side=MAX_SIDE, max_read_s=settings.max_read_s)
+        return cls(settings, ModelCache.for_settings(settings), teach=teach)
+
+    def resolve(self, choice: str | None, repo_id: str | None, session: str | None = None) -> tuple[str, str]:
+        """(cache key, reference) of the model a request names: a Hub repo, a bundled one or, for its own session,
+        a taught one (models.resolve_model)."""
+        return resolve_model(self.settings, choice, repo_id, self.teach.models_of(session))
 
     def warm_up(self) -> threading.Thread:
         """Load the default model (and build its CNN engine) in the background, so the first clip is quick."""

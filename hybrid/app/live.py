@@ -12,7 +12,6 @@ from ..errors import HybridError
 from ..stream import LiveSession
 from .context import AppContext
 from .errors import AppError
-from .models import resolve_model
 
 
 @dataclass
@@ -41,7 +40,7 @@ LIVE_IDLE = LiveView(
 
 def live_frame(
     ctx: AppContext, frame: np.ndarray | None, state: LiveState | None, choice: str | None, repo_id: str | None,
-    now: float | None = None,
+    now: float | None = None, session: str | None = None,
 ) -> tuple[LiveView | None, LiveState]:  # fmt: skip
     """One webcam frame for one session -> (the new view, or None when the frame was skipped; the state).
 
@@ -49,7 +48,7 @@ def live_frame(
     sooner than the model's pace are skipped before the CNN (see hybrid/stream.py). Raises AppError.
     """
     s = ctx.settings
-    key, ref = resolve_model(s, choice, repo_id)
+    key, ref = ctx.resolve(choice, repo_id, session)
     if state is None or state.key != key:
         rec, _ = ctx.models.get(key, ref)
         try:

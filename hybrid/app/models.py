@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -84,11 +84,19 @@ def validate_repo_id(text: str) -> str:
     return ref
 
 
-def resolve_model(settings: AppSettings, choice: str | None, repo_id: str | None) -> tuple[str, str]:
-    """(cache key, reference for from_pretrained): a typed repo id wins over the picker."""
+def resolve_model(
+    settings: AppSettings, choice: str | None, repo_id: str | None, taught: Mapping[str, Path] | None = None
+) -> tuple[str, str]:  # fmt: skip
+    """(cache key, reference for from_pretrained): a typed repo id wins over the picker; `taught` are the
+    session's own taught models (picker value -> folder, see app/teach.py)."""
     if repo_id and repo_id.strip():
         ref = validate_repo_id(repo_id)
         return f"hub:{ref}", ref
+    if taught and choice in taught:
+        return f"dir:{taught[choice]}", str(taught[choice])
+    if choice and choice.startswith("taught:"):
+        raise AppError("That taught model is gone", "Models taught on this page last as long as the page (and are "
+                       "removed after a while unused): teach it again, or pick a bundled model.")  # fmt: skip
     models = bundled_models(settings)
     if choice in models:
         return f"dir:{models[choice]}", str(models[choice])

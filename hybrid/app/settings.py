@@ -26,6 +26,21 @@ MAX_SIDE = 4096  # px: larger frames are refused (a decoder would allocate hundr
 
 
 @dataclass(frozen=True)
+class TeachLimits:
+    """What one session may teach with: HYBRID_TEACH_MAX_TAKES, HYBRID_TEACH_MAX_TAKE_S, HYBRID_TEACH_MAX_TAKE_MB,
+    HYBRID_TEACH_TTL_S."""
+
+    max_takes: int = 60  # every action's together
+    max_take_s: float = 15.0
+    max_take_mb: float = 25.0
+    ttl_s: float = 1800.0  # a session's takes and models go after this long without use
+
+    def video(self, max_side: int, max_read_s: float) -> VideoLimits:
+        return VideoLimits(max_duration_s=self.max_take_s, max_side=max_side,
+                           max_bytes=int(self.max_take_mb * 1e6), max_read_s=max_read_s)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class AppSettings:
     model: str = ""  # HYBRID_MODEL: a model folder (offered first) or a Hub repo id (typed in the repo box)
     models_dir: Path = field(default_factory=bundled_models_dir)  # the bundled model folders
@@ -38,6 +53,7 @@ class AppSettings:
     live_time_limit_s: int = 300  # HYBRID_LIVE_TIME_LIMIT_S: one stream's length (Gradio's time_limit)
     live_history_s: float = 30.0  # how far back the Live tab's history strip reaches
     timeline_max_s: float = 600.0  # HYBRID_TIMELINE_MAX_S: longer videos are refused by the Timeline tab
+    teach: TeachLimits = TeachLimits()  # the Teach tab's limits per session
 
     def __post_init__(self) -> None:
         if self.live_policy not in POLICIES:
@@ -65,6 +81,12 @@ class AppSettings:
             live_policy=env.get("HYBRID_LIVE_POLICY", "").strip() or d.live_policy,
             live_time_limit_s=int(number("HYBRID_LIVE_TIME_LIMIT_S", d.live_time_limit_s, integer=True)),
             timeline_max_s=number("HYBRID_TIMELINE_MAX_S", d.timeline_max_s),
+            teach=TeachLimits(
+                max_takes=int(number("HYBRID_TEACH_MAX_TAKES", d.teach.max_takes, integer=True)),
+                max_take_s=number("HYBRID_TEACH_MAX_TAKE_S", d.teach.max_take_s),
+                max_take_mb=number("HYBRID_TEACH_MAX_TAKE_MB", d.teach.max_take_mb),
+                ttl_s=number("HYBRID_TEACH_TTL_S", d.teach.ttl_s),
+            ),
         )
 
     @property

@@ -20,7 +20,6 @@ from ..video import open_video
 from .clip import Progress
 from .context import AppContext
 from .errors import AppError, unexpected
-from .models import resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +39,7 @@ class TimelineOutputs:
 def make_timeline(
     ctx: AppContext, video_path: str | None, choice: str | None, repo_id: str | None,
     window_s: float = DEFAULT_WINDOW_S, stride_s: float | None = None, progress: Progress | None = None,
+    session: str | None = None,
 ) -> TimelineOutputs:  # fmt: skip
     """A video -> its timeline (sliding windows, hybrid/timeline.py), drawn and written as JSON and CSV
     beside the upload (inside Gradio's cache, so they are served and cleaned up with it). Raises AppError."""
@@ -49,7 +49,7 @@ def make_timeline(
     video_path = ctx.previews.original_of(video_path)
     if not os.path.isfile(video_path):
         raise AppError("Can't read this video", f"{Path(video_path).name}: no such file")
-    key, ref = resolve_model(ctx.settings, choice, repo_id)
+    key, ref = ctx.resolve(choice, repo_id, session)
     limits = ctx.settings.timeline_limits
     try:
         open_video(video_path, limits).release()  # refused before any model loads
