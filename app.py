@@ -206,7 +206,7 @@ class Handlers:
         except AppError as e:
             raise gr.Error(e.message, title=e.title, print_exception=False) from e
 
-    def teach_api(self, files: list[str] | None, labels: str, request: gr.Request = None):
+    def teach(self, files: list[str] | None, labels: str, request: gr.Request = None):
         """Teach a model from code: video files and their actions -> the measured summary and the model as a zip.
 
         Args:
@@ -487,7 +487,7 @@ def teach_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
     api_labels = gr.Textbox(visible=False)
     api_summary, api_zip = gr.JSON(visible=False), gr.File(visible=False)
     api_run = gr.Button(visible=False)
-    api_run.click(ui.teach_api, [api_files, api_labels], [api_summary, api_zip], api_name="teach",
+    api_run.click(ui.teach, [api_files, api_labels], [api_summary, api_zip], api_name="teach",
                   concurrency_limit=2, concurrency_id="teach")  # fmt: skip
 
 

@@ -412,7 +412,9 @@ def test_blocks_expose_predict_with_the_video_first(app_ctx, app_env):
     params = info["named_endpoints"]["/predict"]["parameters"]
     assert params[0]["component"] == "Video"
     assert [p["component"] for p in params[1:]] == ["Dropdown", "Textbox", "Radio"]
-    assert set(info["named_endpoints"]) == {"/predict"}  # helpers (card, redraw, preview) are private
+    assert set(info["named_endpoints"]) == {"/predict", "/teach"}  # helpers (card, redraw, preview) are private
+    teach = info["named_endpoints"]["/teach"]["parameters"]
+    assert [p["component"] for p in teach] == ["File", "Textbox"]
     kw = app.launch_kwargs(app_ctx)
     assert kw["max_file_size"] == app_ctx.settings.limits.max_bytes and kw["allowed_paths"] == []
 
@@ -509,8 +511,9 @@ def test_api_never_reads_a_path_the_caller_names(server, model_name, index_clip_
 
 def test_api_info_names_predict_with_video_first(server):
     endpoints = server.api_info()["named_endpoints"]
-    assert list(endpoints) == ["/predict"]
+    assert list(endpoints) == ["/predict", "/teach"]
     assert endpoints["/predict"]["parameters"][0]["component"] == "Video"
+    assert [p["parameter_name"] for p in endpoints["/teach"]["parameters"]] == ["files", "labels"]
 
 
 def test_mcp_server_offers_predict_where_gradio_mcp_is_installed(server):
@@ -519,7 +522,7 @@ def test_mcp_server_offers_predict_where_gradio_mcp_is_installed(server):
     if importlib.util.find_spec("mcp") is None:
         pytest.skip("gradio[mcp] is not installed in this environment (requirements.txt installs it)")
     tools = httpx.get(server.url + "/gradio_api/mcp/schema", timeout=10).json()
-    assert [t["name"] for t in tools] == ["predict"]
+    assert [t["name"] for t in tools] == ["predict", "teach"]
     assert list(tools[0]["inputSchema"]["properties"])[0] == "video"
 
 

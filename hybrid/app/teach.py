@@ -82,6 +82,7 @@ class TeachStore:
                 parent = Path(os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir())
                 parent.mkdir(parents=True, exist_ok=True)
                 self._root = Path(tempfile.mkdtemp(prefix="hybrid-teach-", dir=parent))
+            self._root.mkdir(parents=True, exist_ok=True)
             return self._root
 
     def workshop(self, session: str | None) -> Workshop:
@@ -133,7 +134,8 @@ class TeachStore:
             open_video(path, self.video_limits).release()
             clip = read_clip(path, 4, limits=self.video_limits)
         except (VideoError, OSError) as e:
-            raise AppError("Can't use this take", f"{name}: {e}") from None
+            said = str(e)
+            raise AppError("Can't use this take", said if name in said else f"{name}: {said}") from None
         return clip.duration_s, clip.frames
 
     def remove(self, session: str | None, index: int) -> None:
