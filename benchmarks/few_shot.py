@@ -1,6 +1,7 @@
 """Teaching from a few takes (hybrid/teach.py): how fast, and how good at k takes per action.
 
     python benchmarks/few_shot.py speed [--json]               # 3 actions x 5 takes of 3 s, end to end
+    python benchmarks/few_shot.py share [--json]               # others' /predict latency while one teaches
     python benchmarks/few_shot.py curve [--draws 5] [--json] [--plot PNG]   # needs ../shared/data
 
 speed: makes 15 webcam-like takes (640x480, 30 fps, 3 s, H.264: a shape moving one of three ways over noise) and
@@ -29,6 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 DATA = ROOT.parent / "shared" / "data"
 UT = ["hand_shaking", "hugging", "kicking", "pointing", "punching", "pushing"]
@@ -100,6 +102,77 @@ def speed(workdir: Path) -> dict:
         "features_speedup": round(full_features / taught.seconds["features"], 2),
         "threads": torch.get_num_threads(),
     }
+
+
+# --- others' clips while someone trains ---------------------------------------------------------------------
+def share(workdir: Path, requests: int = 6) -> dict:
+    """`python app.py` on a free port: /predict round trips of a 10 s 720p clip with nobody training, then while a
+    /teach of the 15 takes runs on another client, in the same run (median seconds each, and the ratio)."""
+    import os
+    import subprocess as sp
+    import threading
+
+    from gradio_client import Client, handle_file
+    from run import ffmpeg, free_port, make_clip_720p, med, wait_for_port
+
+    rng = np.random.default_rng(0)
+    takes, labels = [], []
+    for kind in ("left", "right", "up"):
+        for k in range(5):
+            takes.append(webcam_take(workdir / f"{kind}{k}.mp4", kind, rng))
+            labels.append(kind)
+    clip = make_clip_720p(workdir)
+    copies = []
+    for i in range(3 * requests + 1):  # byte-different copies: the app's result cache can't answer
+        copies.append(workdir / f"clip{i}.mp4")
+        ffmpeg("-i", str(clip), "-c", "copy", "-metadata", f"title=request {i}", str(copies[-1]))
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_TEMP_DIR": str(workdir / "gradio"), "GRADIO_ANALYTICS_ENABLED": "0"}  # fmt: skip
+    with open(workdir / "app.log", "w") as app_log:
+        proc = sp.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=app_log, stderr=app_log)
+    try:
+        wait_for_port(port, proc, timeout=240)
+        url = f"http://127.0.0.1:{port}/"
+        user = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+        trainer = Client(url, verbose=False, download_files=str(workdir / "dl"), analytics_enabled=False)
+        files = [handle_file(str(p)) for p in takes]
+        trainer.predict(files, ",".join(labels), api_name="/teach")  # warm: the engine export, the code paths
+        copies = iter(copies)
+        user.predict(handle_file(str(next(copies))), api_name="/predict")
+
+        def rounds(n: int) -> list[float]:
+            out = []
+            for _ in range(n):
+                t = time.perf_counter()
+                user.predict(handle_file(str(next(copies))), api_name="/predict")
+                out.append(time.perf_counter() - t)
+            return out
+
+        idle = rounds(requests)
+        done: dict = {}
+
+        def teach_once() -> None:
+            t = time.perf_counter()
+            trainer.predict(files, ",".join(labels), api_name="/teach")
+            done["teach_s"] = time.perf_counter() - t
+
+        thread = threading.Thread(target=teach_once)
+        thread.start()
+        busy = []
+        while thread.is_alive() and len(busy) < 2 * requests:
+            busy += rounds(1)
+        thread.join()
+        return {"predict_idle_s": round(med(idle), 3), "predict_while_teaching_s": round(med(busy), 3),
+                "slowdown": round(med(busy) / med(idle), 2), "requests_while_teaching": len(busy),
+                "teach_s_under_load": round(done["teach_s"], 2)}  # fmt: skip
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except sp.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 # --- learning curve -----------------------------------------------------------------------------------------
@@ -178,13 +251,14 @@ def plot(result: dict, path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=["speed", "curve"])
+    p.add_argument("what", choices=["speed", "share", "curve"])
     p.add_argument("--draws", type=int, default=5)
     p.add_argument("--json", action="store_true")
     p.add_argument("--plot", default=None, help="curve: save the picture here (PNG)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="few-shot-") as tmp:
-        result = speed(Path(tmp)) if args.what == "speed" else curve(args.draws)
+        work = Path(tmp)
+        result = {"speed": speed, "share": share, "curve": lambda _: curve(args.draws)}[args.what](work)
     if args.plot and args.what == "curve":
         plot(result, Path(args.plot))
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))

@@ -254,6 +254,7 @@ def cross_validate(
     shard: tuple[int, int] = (0, 1),
     kfold: int | None = None,
     progress: Progress | None = None,
+    score_gate: bool = True,
 ) -> dict[str, Any]:
     """Leave-one-group-out: for each group, train on the others, test on it. Returns accuracy stats.
 
@@ -300,7 +301,7 @@ def cross_validate(
         mean_fold_accuracy=float(np.mean([f["accuracy"] for f in folds])),
         accuracy_flip_tta=accuracy_tta.get("flip"),
         accuracy_tta=accuracy_tta,
-        openset=openset_report(folds, kind),
+        openset=openset_report(folds, kind, score_gate),
         seconds=round(time.time() - t0, 1),
     )
     return report
@@ -373,14 +374,17 @@ def run_training(
     engine: str = "torch",
     progress: Progress | None = None,
     quiet: bool = False,
+    score_gate: bool = True,
 ) -> Trained:
     """train(), and what it measured: kfold=K cross-validates with K stratified folds instead of leaving one group
-    out; `card` may be a function of the dataset and the CV report; `progress` hears of every clip, fold and epoch."""
+    out; `card` may be a function of the dataset and the CV report; `progress` hears of every clip, fold and epoch;
+    score_gate False: the open-set look gate alone."""
     device = pick_device(device)
     seconds, t0 = {}, time.perf_counter()
     ds = load_dataset(data, recipe, cache_dir, device, engine, progress, quiet)
     seconds["features"], t0 = time.perf_counter() - t0, time.perf_counter()
-    cv = cross_validate(ds, recipe, device, quiet, kfold=kfold, progress=progress) if calibrate else None
+    cv = cross_validate(ds, recipe, device, quiet, kfold=kfold, progress=progress, score_gate=score_gate) \
+        if calibrate else None  # fmt: skip
     seconds["cross_validation"], t0 = time.perf_counter() - t0, time.perf_counter()
     model = new_model(recipe, ds.labels)
     train_idx, val_idx = split_groups(ds.samples, list(range(len(ds.samples))), recipe.val_groups, recipe.seed)
@@ -395,16 +399,19 @@ def run_training(
     return Trained(model, ds, cv, seconds)
 
 
-def openset_report(folds: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+def openset_report(folds: list[dict[str, Any]], kind: str, score_gate: bool = True) -> dict[str, Any]:
     """The open-set thresholds a model trained on all the folds' clips gets, from their held-out scores and
     similarities: both gates together accept openset.ACCEPT of the held-out clips (the score alone for a report
-    from before similarities were stored). in_accepted_cv: the share accepted when each fold is judged by the
-    thresholds set on the other folds."""
+    from before similarities were stored; the look alone with score_gate False). in_accepted_cv: the share accepted
+    when each fold is judged by the thresholds set on the other folds."""
     look = all(f.get("similarities") is not None for f in folds)
 
-    def thresholds(rows: list[dict[str, Any]]) -> tuple[float, float | None]:
+    def thresholds(rows: list[dict[str, Any]]) -> tuple[float | None, float | None]:
         scores = [s for f in rows for s in f["openset_scores"]]
-        return openset.joint_thresholds(scores, [s for f in rows for s in f["similarities"]] if look else None)
+        sims = [s for f in rows for s in f["similarities"]] if look else None
+        if not score_gate and sims is not None:
+            return None, openset.joint_thresholds(sims, None)[0]
+        return openset.joint_thresholds(scores, sims)
 
     threshold, similarity = thresholds(folds)
     ok = n = 0

@@ -77,6 +77,25 @@ def test_joint_thresholds_accept_the_share_asked_for_on_both_gates():
     assert openset.joint_thresholds(scores, None, 0.95) == (openset.threshold_at(scores, 0.95), None)
 
 
+def test_thresholds_from_a_few_clips_reach_below_the_lowest():
+    """From 8 held-out takes, the lowest of them accepts about 8/9 of new ones: a normal fit sets the thresholds
+    lower, so new takes from the same distribution are accepted about 95 % of the time."""
+    g = torch.Generator().manual_seed(1)
+    accepted = []
+    for _ in range(200):
+        scores, sims = (
+            (0.8 + 0.05 * torch.randn(8, generator=g)).tolist(),
+            (0.9 + 0.02 * torch.randn(8, generator=g)).tolist(),
+        )
+        t, ts = openset.joint_thresholds(scores, sims, 0.95)
+        assert t <= min(scores) and ts <= min(sims)
+        new_s, new_m = 0.8 + 0.05 * torch.randn(50, generator=g), 0.9 + 0.02 * torch.randn(50, generator=g)
+        accepted.append(float(((new_s >= t) & (new_m >= ts)).float().mean()))
+    assert 0.88 < sum(accepted) / len(accepted) < 0.99  # the lowest alone: about 0.79 (8/9 on each gate)
+    one = openset.joint_thresholds([0.5, 0.7, 0.6], None, 0.95)[0]
+    assert one == pytest.approx(0.6 - 1.6449 * 0.1, abs=1e-4)
+
+
 def test_the_config_carries_the_score_and_the_threshold():
     cfg = HybridConfig(labels=["a", "b"], openset_threshold=1)
     assert cfg.openset_threshold == 1.0 and isinstance(cfg.openset_threshold, float) and cfg.openset_score == "maxprob"

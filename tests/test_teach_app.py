@@ -93,8 +93,11 @@ def test_a_taught_model_answers_in_its_own_session_only(app_ctx, takes, fresh):
 
 # --- the running app: gradio_client and a person in Chromium ----------------------------------------------------
 def teach_folders(server) -> list[Path]:
-    """The sessions' folders under the app's private cache (hybrid-teach-*/s-*)."""
-    return [p for p in server.temp.rglob("s-*") if p.is_dir() and p.parent.name.startswith("hybrid-teach-")]
+    """The sessions' folders under the app's private cache (hybrid-*/hybrid-teach-*/s-*), while the app may be
+    removing some of them."""
+    import glob
+
+    return [Path(p) for p in glob.glob(str(server.temp / "hybrid-*" / "hybrid-teach-*" / "s-*"))]
 
 
 def test_teach_api_from_gradio_client(server, takes, tmp_path):
@@ -166,10 +169,22 @@ def test_a_person_teaches_two_actions_uses_and_publishes_them(server, hub, brows
     page.get_by_text("Publish to the Hugging Face Hub").click()
     page.locator("#teach-repo input, #teach-repo textarea").first.fill("me/my-actions")
     page.locator("#teach-token input").fill(hub.token)
+    private = page.locator("#teach-private input")
+    expect(private).to_be_checked()  # private unless the person says otherwise
+    private.uncheck()
     page.locator("#teach-publish").click()
     expect(page.locator("#teach-published")).to_contain_text("Published")
     repo = hub.repos["me/my-actions"]
-    assert repo.private and {"config.json", "model.safetensors", "README.md"} <= set(repo.files)
+    assert not repo.private and {"config.json", "model.safetensors", "README.md"} <= set(repo.files)
+    assert b"cross-validation" in repo.files["README.md"].lower()
+    # ... and back: the Classify tab loads it from the Hub by its repo id and names a new take with it
+    open_tab(page, "Classify a clip")
+    page.locator("#repo input, #repo textarea").first.fill("me/my-actions")
+    page.locator("#repo input, #repo textarea").first.press("Enter")
+    expect(page.locator("#knows")).to_contain_text("2 actions")
+    page.locator("#video-in button[aria-label='Clear']").first.click()
+    page.locator("#video-in input[type=file]").set_input_files(files(fresh, "left")[0])
+    expect(page.locator("#verdict h2")).to_contain_text("left")
     # closing the page ends its session: its takes and models go
     before = len(teach_folders(server))
     page.close()
