@@ -136,8 +136,10 @@ def share(workdir: Path, requests: int = 6) -> dict:
         url = f"http://127.0.0.1:{port}/"
         user = Client(url, verbose=False, download_files=False, analytics_enabled=False)
         trainer = Client(url, verbose=False, download_files=str(workdir / "dl"), analytics_enabled=False)
-        files = [handle_file(str(p)) for p in takes]
-        trainer.predict(files, ",".join(labels), api_name="/teach")  # warm: the engine export, the code paths
+        def files() -> list:  # fresh handles each call (the client fills them in as it uploads)
+            return [handle_file(str(p)) for p in takes]
+
+        trainer.predict(files(), ",".join(labels), api_name="/teach")  # warm: the engine export, the code paths
         copies = iter(copies)
         user.predict(handle_file(str(next(copies))), api_name="/predict")
 
@@ -154,7 +156,7 @@ def share(workdir: Path, requests: int = 6) -> dict:
 
         def teach_once() -> None:
             t = time.perf_counter()
-            trainer.predict(files, ",".join(labels), api_name="/teach")
+            trainer.predict(files(), ",".join(labels), api_name="/teach")
             done["teach_s"] = time.perf_counter() - t
 
         thread = threading.Thread(target=teach_once)
@@ -238,6 +240,7 @@ def plot(result: dict, path: Path) -> None:
         s = np.array([rows[k]["std"] for k in rows])
         ax.plot(ks, m, "o-", color=colour, label=f"{name} ({result[name]['classes']} classes)")
         ax.fill_between(ks, m - s, m + s, color=colour, alpha=0.15, lw=0)
+        ax.axhline(1 / result[name]["classes"], color=colour, ls=":", lw=1)  # chance
     ax.set_xscale("log")
     ax.set_xticks(list(KS), [str(k) for k in KS])
     ax.set_ylim(0, 1)
@@ -245,7 +248,7 @@ def plot(result: dict, path: Path) -> None:
     ax.set_ylabel("accuracy on unseen clips")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=9)
-    ax.set_title("Few-shot preset: accuracy vs takes per action", loc="left", fontsize=11)
+    ax.set_title("Few-shot preset: accuracy vs takes per action (dotted: chance)", loc="left", fontsize=11)
     fig.savefig(path)
 
 

@@ -192,7 +192,7 @@ def _few_shot(args) -> int:
     print(f"{s['cv_protocol']} cross-validation: {taught.accuracy:.1%} of the takes right ({s['cv_correct']}), "
           f"each judged by a model that never saw it")  # fmt: skip
     for w in s["wrong"]:
-        print(f"  wrong: {w['path']} ({w['truth']}) taken for {w['pred']}")
+        print(f"  wrong: {w['take']} taken for {w['pred']}")
     print(f"saved {args.out} ({len(taught.labels)} actions: {', '.join(taught.labels)}) in "
           f"{sum(taught.seconds.values()):.1f} s")  # fmt: skip
     return 0

@@ -93,7 +93,9 @@ class Taught:
             "cv_accuracy": self.accuracy,
             "cv_correct": f"{round(self.accuracy * self.cv['n'])}/{self.cv['n']}",
             "confusion": self.cv["confusion"],
-            "wrong": [{**w, "path": Path(w["path"]).name} for w in self.wrong],
+            # "take", not "path": gradio_client takes any {"path": ...} in an answer for a file to download
+            "wrong": [{"take": f"{Path(w['path']).parent.name}/{Path(w['path']).name}", "truth": w["truth"],
+                       "pred": w["pred"]} for w in self.wrong],  # fmt: skip
             "openset": {
                 "threshold": o["threshold"],
                 "similarity": o["similarity"],

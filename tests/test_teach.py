@@ -76,7 +76,9 @@ def test_teach_learns_frame_order_and_measures_itself(taught, takes):
     assert s["cv_protocol"] == "stratified 4-fold"
     assert result.accuracy >= 0.75, s  # held-out takes: only the order of the frames tells them apart
     assert sum(map(sum, s["confusion"])) == 8
-    assert len(s["wrong"]) == round((1 - result.accuracy) * 8)
+    assert len(s["wrong"]) == round((1 - result.accuracy) * 8) and all(
+        set(w) == {"take", "truth", "pred"} for w in s["wrong"]
+    )
     assert s["openset"]["similarity"] is not None and set(s["seconds"]) == {"features", "cross_validation", "training"}
     stages = {stage for stage, _, _ in seen}
     assert stages == {"features", "folds", "epochs"}

@@ -193,3 +193,24 @@ def test_a_person_teaches_two_actions_uses_and_publishes_them(server, hub, brows
         time.sleep(0.5)
     assert len(teach_folders(server)) < before
     other.close()
+
+
+def test_webcam_takes_are_recorded_one_after_another(server, browser, shots):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server.url)
+    open_tab(page, "Teach your own")
+    page.locator("#teach-action input, #teach-action textarea").first.fill("wave")
+    for n in (1, 2):
+        page.locator("#teach-cam").get_by_text("Click to Access Webcam").click()
+        record = page.locator("#teach-cam button[aria-label='start recording']")
+        record.wait_for(state="visible")
+        record.click()
+        page.wait_for_timeout(2000)  # the fake camera draws a moving test pattern
+        record.click()  # stopping adds the take
+        expect(page.locator("#teach-counts")).to_contain_text(f"wave: {n} take")
+    expect(page.locator("#teach-takes .gallery-item")).to_have_count(2)
+    assert "a second action" in page.locator("#teach-counts").inner_text()
+    page.screenshot(path=str(shots / "teach-webcam.png"), full_page=True)
+    page.close()
