@@ -136,6 +136,7 @@ def share(workdir: Path, requests: int = 6) -> dict:
         url = f"http://127.0.0.1:{port}/"
         user = Client(url, verbose=False, download_files=False, analytics_enabled=False)
         trainer = Client(url, verbose=False, download_files=str(workdir / "dl"), analytics_enabled=False)
+
         def files() -> list:  # fresh handles each call (the client fills them in as it uploads)
             return [handle_file(str(p)) for p in takes]
 

@@ -94,8 +94,14 @@ class Taught:
             "cv_correct": f"{round(self.accuracy * self.cv['n'])}/{self.cv['n']}",
             "confusion": self.cv["confusion"],
             # "take", not "path": gradio_client takes any {"path": ...} in an answer for a file to download
-            "wrong": [{"take": f"{Path(w['path']).parent.name}/{Path(w['path']).name}", "truth": w["truth"],
-                       "pred": w["pred"]} for w in self.wrong],  # fmt: skip
+            "wrong": [
+                {
+                    "take": f"{Path(w['path']).parent.name}/{Path(w['path']).name}",
+                    "truth": w["truth"],
+                    "pred": w["pred"],
+                }
+                for w in self.wrong
+            ],  # fmt: skip
             "openset": {
                 "threshold": o["threshold"],
                 "similarity": o["similarity"],
