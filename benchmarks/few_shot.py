@@ -113,7 +113,7 @@ def share(workdir: Path, requests: int = 6) -> dict:
     import threading
 
     from gradio_client import Client, handle_file
-    from run import ffmpeg, free_port, make_clip_720p, med, wait_for_port
+    from run import ffmpeg, free_port, make_clip_720p, med, stop_app, wait_for_port
 
     rng = np.random.default_rng(0)
     takes, labels = [], []
@@ -170,12 +170,7 @@ def share(workdir: Path, requests: int = 6) -> dict:
                 "slowdown": round(med(busy) / med(idle), 2), "requests_while_teaching": len(busy),
                 "teach_s_under_load": round(done["teach_s"], 2)}  # fmt: skip
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except sp.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_app(proc)
 
 
 # --- learning curve -----------------------------------------------------------------------------------------

@@ -299,12 +299,17 @@ def bench_app(clip: Path, model_dir: Path, folder: Path, runs: int) -> dict[str,
         # the first request also loads the model
         return {"app_request_s": round(med(times[1:]), 3), "app_first_request_s": round(times[0], 3)}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_app(proc)
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def cpu_name() -> str:
