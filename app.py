@@ -136,14 +136,58 @@ class Handlers:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), state
         return view.verdict, view.label, view.history, view.status, state
 
-    def timeline(self, video: str | None, model: str | None, repo_id: str | None, window: float, stride: float,
-                 request: gr.Request = None, progress=gr.Progress()):  # fmt: skip
+    def timeline_page(self, video: str | None, model: str | None, repo_id: str | None, window: float, stride: float,
+                      request: gr.Request = None, progress=gr.Progress()):  # fmt: skip
         try:
             say = lambda f, d: progress(f, desc=d)  # noqa: E731
             out = tl.make_timeline(self.ctx, video, model, repo_id, window, stride, say, _session(request))
         except AppError as e:
             raise gr.Error(e.message, title=e.title, print_exception=False) from e
         return out.summary, out.strip, out.figure, out.table, out.files, out.details, gr.Column(visible=True)
+
+    # --- lean API endpoints (no page behind them) ---
+    def classify(self, video: str | None, model: str = "", repo_id: str = "", request: gr.Request = None) -> dict:
+        """Name the action in a video: the answer alone, as JSON (no pictures, no heat maps).
+
+        Args:
+            video: the video file (mp4, webm, avi, mkv, mov...), up to the app's size and duration limits.
+            model: a bundled model's name (empty: the default one).
+            repo_id: a Hugging Face repo id (owner/name) of a hybrid model; wins over `model` when not empty.
+
+        Returns:
+            {"label" (the closest class), "score", "topk", "known" (false: none of the model's actions),
+            "openset_score", "threshold", "similarity", "similarity_threshold", "frames", "timings_ms", "video",
+            "model"}: the same keys as `python -m hybrid predict --json`.
+        """
+        try:
+            choice = model or models.default_choice(self.ctx.settings)
+            return clip.answer(self.ctx, video, choice, repo_id, _session(request))
+        except AppError as e:
+            raise gr.Error(e.message, title=e.title, print_exception=False) from e
+
+    def timeline(self, video: str | None, window: float = DEFAULT_WINDOW_S, stride: float = 0.0, model: str = "",
+                 repo_id: str = "", request: gr.Request = None) -> dict:  # fmt: skip
+        """Label every stretch of a long video: sliding windows, merged into segments, as JSON.
+
+        Args:
+            video: the video file, up to the Timeline tab's duration limit.
+            window: seconds of video behind each answer (default 4).
+            stride: seconds between windows (0: half the window).
+            model: a bundled model's name (empty: the default one).
+            repo_id: a Hugging Face repo id (owner/name) of a hybrid model; wins over `model` when not empty.
+
+        Returns:
+            {"segments": [{"start", "end", "label", "score", "windows"}], "windows": [{"start", "end", "label",
+            "score", "probs"}], "duration_s", "window_s", "stride_s", "labels", "video", "timings_ms", "model",
+            ...}: the same keys as `python -m hybrid timeline --json` (times in seconds).
+        """
+        try:
+            choice = model or models.default_choice(self.ctx.settings)
+            _, data, _ = tl.compute(self.ctx, video, choice, repo_id, window, stride or None,
+                                    session=_session(request))  # fmt: skip
+        except AppError as e:
+            raise gr.Error(e.message, title=e.title, print_exception=False) from e
+        return data
 
     # --- Teach tab ---
     def teach_add(self, action: str, recorded: str | None, files: list[str] | None, request: gr.Request = None):
@@ -416,7 +460,7 @@ def timeline_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
         with gr.Accordion("All numbers (JSON)", open=False):
             details = gr.JSON(elem_id="tl-details")
     event = run.click(
-        ui.timeline,
+        ui.timeline_page,
         [video, model, repo_id, window, stride],
         [summary, strip, plot, table, files, details, results],
         # one at a time, in its own group: Gradio holds every event of a concurrency_id to the group's lowest
@@ -482,13 +526,23 @@ def teach_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
                 concurrency_limit=2, concurrency_id="teach")  # fmt: skip
     use.click(ui.teach_use, None, [model, repo_id], api_visibility="private", show_progress="hidden")
     publish.click(ui.teach_publish, [repo, token, private], published, api_visibility="private")
-    # /teach for gradio_client: files + their actions -> the summary and the zip (no page needed)
-    api_files = gr.File(file_count="multiple", visible=False)
-    api_labels = gr.Textbox(visible=False)
-    api_summary, api_zip = gr.JSON(visible=False), gr.File(visible=False)
-    api_run = gr.Button(visible=False)
-    api_run.click(ui.teach, [api_files, api_labels], [api_summary, api_zip], api_name="teach",
-                  concurrency_limit=2, concurrency_id="teach")  # fmt: skip
+
+
+def api_endpoints(ui: Handlers) -> None:
+    """Endpoints for scripts and MCP clients, on components the page doesn't show: /classify and /timeline (a
+    video -> JSON), /teach (takes + their actions -> the summary and the model's zip)."""
+    with gr.Column(visible=False):
+        video, answer = gr.Video(include_audio=True), gr.JSON()
+        model, repo_id = gr.Textbox(""), gr.Textbox("")  # a value: optional for the client
+        window, stride = gr.Number(DEFAULT_WINDOW_S), gr.Number(0.0)
+        takes, labels, zipped = gr.File(file_count="multiple"), gr.Textbox(), gr.File()
+        go, go_tl, go_teach = gr.Button(), gr.Button(), gr.Button()
+    go.click(ui.classify, [video, model, repo_id], answer, api_name="classify", concurrency_limit=4,
+             concurrency_id="model")  # fmt: skip
+    go_tl.click(ui.timeline, [video, window, stride, model, repo_id], answer, api_name="timeline",
+                concurrency_limit=1, concurrency_id="timeline")  # fmt: skip
+    go_teach.click(ui.teach, [takes, labels], [answer, zipped], api_name="teach", concurrency_limit=2,
+                   concurrency_id="teach")  # fmt: skip
 
 
 def card_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, demo: gr.Blocks) -> None:
@@ -526,6 +580,7 @@ def build_demo(ctx: AppContext | None = None, examples_dir: str | None = None) -
                 teach_tab(ui, model, repo_id)
             with gr.Tab("Model card", id="card"):
                 card_tab(ui, model, repo_id, demo)
+        api_endpoints(ui)
         demo.unload(ui.session_over)  # the page is closed: its takes and taught models go
     demo.queue(max_size=32, default_concurrency_limit=2)
     compat.write_output_images_atomically()

@@ -412,7 +412,8 @@ def test_blocks_expose_predict_with_the_video_first(app_ctx, app_env):
     params = info["named_endpoints"]["/predict"]["parameters"]
     assert params[0]["component"] == "Video"
     assert [p["component"] for p in params[1:]] == ["Dropdown", "Textbox", "Radio"]
-    assert set(info["named_endpoints"]) == {"/predict", "/teach"}  # helpers (card, redraw, preview) are private
+    # helpers (card, redraw, preview) are private
+    assert set(info["named_endpoints"]) == {"/predict", "/classify", "/timeline", "/teach"}
     teach = info["named_endpoints"]["/teach"]["parameters"]
     assert [p["component"] for p in teach] == ["File", "Textbox"]
     kw = app.launch_kwargs(app_ctx)
@@ -431,6 +432,26 @@ def _predict(client, path, model: str, repo_id: str = ""):
     from gradio_client import handle_file
 
     return client.predict(handle_file(str(path)), model, repo_id, clip.OVERLAY_GRADCAM, api_name="/predict")
+
+
+def test_lean_api_answers_json_only(client, model_name, index_clip_path, tmp_path):
+    """/classify and /timeline: a video -> the CLI's JSON, no pictures (nothing for the client to download)."""
+    from gradio_client import handle_file
+
+    got = client.predict(handle_file(str(index_clip_path)), api_name="/classify")  # the default model
+    assert got["label"] in LABELS and got["model"] == model_name and got["frames"] == 4
+    assert set(got) >= {"label", "score", "topk", "known", "openset_score", "threshold", "similarity", "timings_ms",
+                        "video"}  # fmt: skip
+    assert got["video"]["total_frames"] == 120
+    tl = client.predict(handle_file(str(index_clip_path)), 1.0, 0.5, api_name="/timeline")
+    assert tl["window_s"] == 1.0 and tl["stride_s"] == 0.5 and tl["duration_s"] == pytest.approx(4.0, abs=0.1)
+    assert tl["segments"] and all(s["label"] in LABELS or s["label"] == "unknown" for s in tl["segments"])
+    assert tl["segments"][0]["start"] == 0 and tl["segments"][-1]["end"] == pytest.approx(tl["duration_s"])
+    with pytest.raises(Exception, match="not a Hugging Face repo id"):
+        client.predict(handle_file(str(index_clip_path)), "", "https://example.com/x", api_name="/classify")
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert [p["parameter_has_default"] for p in info["/classify"]["parameters"]] == [False, True, True]
+    assert info["/timeline"]["description"].startswith("Label every stretch of a long video")
 
 
 def test_api_predict_on_a_synthetic_clip(client, model_name, index_clip_path):
@@ -511,7 +532,7 @@ def test_api_never_reads_a_path_the_caller_names(server, model_name, index_clip_
 
 def test_api_info_names_predict_with_video_first(server):
     endpoints = server.api_info()["named_endpoints"]
-    assert list(endpoints) == ["/predict", "/teach"]
+    assert list(endpoints) == ["/predict", "/classify", "/timeline", "/teach"]
     assert endpoints["/predict"]["parameters"][0]["component"] == "Video"
     assert [p["parameter_name"] for p in endpoints["/teach"]["parameters"]] == ["files", "labels"]
 
@@ -522,7 +543,7 @@ def test_mcp_server_offers_predict_where_gradio_mcp_is_installed(server):
     if importlib.util.find_spec("mcp") is None:
         pytest.skip("gradio[mcp] is not installed in this environment (requirements.txt installs it)")
     tools = httpx.get(server.url + "/gradio_api/mcp/schema", timeout=10).json()
-    assert [t["name"] for t in tools] == ["predict", "teach"]
+    assert [t["name"] for t in tools] == ["predict", "classify", "timeline", "teach"]
     assert list(tools[0]["inputSchema"]["properties"])[0] == "video"
 
 
@@ -549,16 +570,25 @@ def test_readme_front_matter_configures_a_gradio_space():
 
 
 def test_readme_gradio_client_snippet_works(server, tmp_path, index_clip_path, monkeypatch):
-    app_section = _readme().split("## App", 1)[1]
+    app_section = _readme().split("## App", 1)[1].split("\n## ", 1)[0]
     code = re.search(r"```python\n(.*?)```", app_section, re.S).group(1)
-    assert 'api_name="/predict"' in code
-    shutil.copy(index_clip_path, tmp_path / "clip.mp4")
+    assert 'api_name="/classify"' in code and 'api_name="/timeline"' in code
+    for name in ("clip.mp4", "long.mp4"):
+        shutil.copy(index_clip_path, tmp_path / name)
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
     assert 'Client("http://127.0.0.1:7860/")' in code
     code = code.replace('Client("http://127.0.0.1:7860/")', f'Client("{server.url}", download_files="{tmp_path}")')
     exec(code, scope)  # noqa: S102 - our own README
-    assert scope["top5"]["label"] in LABELS and scope["result"]["frames"] == 4
+    assert scope["answer"]["label"] in LABELS and scope["answer"]["frames"] == 4 and scope["segments"]
+    # ... and the curl one, as a shell runs it
+    shell = re.search(r"```bash\n(URL=.*?)```", app_section, re.S).group(1).replace("http://127.0.0.1:7860", server.url)
+    proc = subprocess.run(["bash", "-c", "set -euo pipefail\n" + shell], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "event: complete" in proc.stdout
+    answer = json.loads(proc.stdout.split("data: ", 1)[1].splitlines()[0])[0]
+    assert answer["label"] in LABELS and answer["frames"] == 4
 
 
 def test_a_stop_leaves_nothing_in_the_temp_folders(tiny_model_dir, model_name, tmp_path):

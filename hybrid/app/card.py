@@ -9,6 +9,7 @@ from ..checkpoint import CARD_NAME
 from ..errors import ModelError
 from ..hub import read_card
 from .context import AppContext
+from .models import TAUGHT
 
 MAX_CARD_CHARS = 200_000  # far longer than any real card; keeps the sanitizer's work bounded
 
@@ -52,7 +53,7 @@ def model_card(ctx: AppContext, choice: str | None, repo_id: str | None, session
     m, c = rec.model, rec.model.config
     rnn = f"{'bi-' if c.bidirectional else ''}{c.rnn_type.upper()}"
     head = [
-        f"### {ref if key.startswith('hub:') else Path(ref).name}",
+        f"### {_title(key, ref, choice)}",
         f"**Knows {len(m.labels)} actions:** " + " · ".join(f"`{x}`" for x in m.labels),
         "",
         f"**Reads** {c.num_frames} frames spread over the clip, each {c.image_size[1]}×{c.image_size[0]} px "
@@ -67,3 +68,11 @@ def model_card(ctx: AppContext, choice: str | None, repo_id: str | None, session
     if not body:
         body = "_This model has no card (README.md): no training data, metrics or limits are documented._"
     return safe_card_markdown("\n".join(head) + "\n\n" + body)  # a card from the Hub is hostile input
+
+
+def _title(key: str, ref: str, choice: str | None) -> str:
+    """A Hub repo by its id, a bundled model by its folder's name, a taught one as such (its folder is a
+    throwaway name)."""
+    if key.startswith("hub:"):
+        return ref
+    return "Taught on this page" if (choice or "").startswith(TAUGHT) else Path(ref).name

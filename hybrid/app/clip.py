@@ -41,9 +41,10 @@ class Result:
 
 def run_model(
     ctx: AppContext, video_path: str, choice: str | None, repo_id: str | None, progress: Progress | None = None,
-    session: str | None = None,
+    session: str | None = None, explain: bool = True,
 ) -> Result:  # fmt: skip
-    """Decode, CNN, RNN, explain (cached per file and model). Raises AppError."""
+    """Decode, CNN, RNN, explain (cached per file and model; explain False: no heat maps, Grad-CAM or concepts,
+    and not cached). Raises AppError."""
     say = progress or (lambda frac, desc: None)
     if not video_path:
         raise AppError("No video", "Drop a video file in the box or record one with the webcam first.")
@@ -69,7 +70,7 @@ def run_model(
         decode_ms = (time.perf_counter() - t0) * 1000
         say(0.55, f"CNN on {len(clip.indices)} frames, then the RNN and the heat maps")
         with ctx.run_lock:
-            pred = rec.predict_clip(clip, topk=5, explain=True)
+            pred = rec.predict_clip(clip, topk=5, explain=explain)
     except VideoError as e:
         raise AppError("Can't use this video", str(e)) from e
     except HybridError as e:
@@ -77,8 +78,17 @@ def run_model(
     pred.timings_ms = {"decode": decode_ms, **pred.timings_ms}
     pred.timings_ms["total"] += decode_ms
     result = Result(pred, rec.model.config, ref, load_s)
-    ctx.results.put(cache_key, result)
+    if explain:
+        ctx.results.put(cache_key, result)
     return result
+
+
+def answer(ctx: AppContext, video_path: str | None, choice: str | None = None, repo_id: str | None = None,
+           session: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """The /classify API: a video -> the CLI's `predict --json` answer (label, score, topk, known, openset_score,
+    threshold, similarity, similarity_threshold, frames, timings_ms, video) plus the model. Raises AppError."""
+    result = run_model(ctx, video_path or "", choice, repo_id, None, session, explain=False)
+    return {**result.pred.to_dict(), "model": _model_name(result.model_ref)}
 
 
 # --- what the page shows ------------------------------------------------------------------------------
@@ -145,8 +155,13 @@ def timings_markdown(result: Result) -> str:
 def details(result: Result) -> dict[str, Any]:
     """JSON-friendly result: the CLI's --json --detail keys plus the model used."""
     out = result.pred.to_dict(detail=True)
-    out["model"] = result.model_ref if not Path(result.model_ref).is_absolute() else Path(result.model_ref).name
+    out["model"] = _model_name(result.model_ref)
     return out
+
+
+def _model_name(ref: str) -> str:
+    """A Hub repo id as it is, a folder by its name (no server path goes out)."""
+    return ref if not Path(ref).is_absolute() else Path(ref).name
 
 
 @dataclass

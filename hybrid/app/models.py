@@ -18,6 +18,7 @@ from .errors import AppError
 from .settings import AppSettings
 
 IDLE_MODEL = "ut-interaction-idle-lite0"  # bundled: the six interactions plus no_interaction
+TAUGHT = "taught:"  # the picker's value of a model taught on the page: taught:<token> (see app/teach.py)
 
 
 def bundled_models(settings: AppSettings) -> dict[str, Path]:
@@ -94,7 +95,7 @@ def resolve_model(
         return f"hub:{ref}", ref
     if taught and choice in taught:
         return f"dir:{taught[choice]}", str(taught[choice])
-    if choice and choice.startswith("taught:"):
+    if choice and choice.startswith(TAUGHT):
         raise AppError("That taught model is gone", "Models taught on this page last as long as the page (and are "
                        "removed after a while unused): teach it again, or pick a bundled model.")  # fmt: skip
     models = bundled_models(settings)

@@ -27,10 +27,10 @@ from ..errors import DataError, HybridError, VideoError, shorten
 from ..teach import MAX_ACTIONS, MIN_TAKES, Taught, teach, zip_model
 from ..video import VIDEO_EXTS, open_video, read_clip
 from .errors import AppError
+from .models import TAUGHT, validate_repo_id
 from .settings import TeachLimits
 
 ACTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}")  # an action's name: also its folder's name
-TAUGHT = "taught:"  # the model picker's value of a taught model: taught:<token>
 THUMB_H = 72  # px, the height of a take's thumbnail strip
 
 Progress = Callable[[float, str], Any]
@@ -315,7 +315,6 @@ def publish(shop: Workshop, repo_id: str, token: str | None, private: bool) -> s
     """Push the workshop's latest model to the Hub -> markdown with its URL. Raises AppError."""
     from ..hub import push_folder
     from ..model import HybridCNNRNN
-    from .models import validate_repo_id
 
     if shop.taught is None:
         raise AppError("No taught model", "Train a model first.")
