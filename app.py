@@ -48,7 +48,7 @@ HEADER = """
 </div>
 """
 
-IDLE = """#### Drop a clip, record one, or pick an example
+IDLE = """#### Drop a clip or record one
 You get:
 1. **the action** and the model's top 5,
 2. **what the CNN saw**: each sampled frame with a heat map and the things it recognises,
@@ -278,15 +278,15 @@ def show_results():
     return gr.Column(visible=True), gr.Column(visible=True)
 
 
-def on_clear(video: str | None):
-    """Clearing the clip brings back the idle page (results appear only after a successful run)."""
-    if video is not None:
-        return gr.skip(), gr.skip(), gr.skip()
-    return IDLE, gr.Column(visible=False), gr.Column(visible=False)
+def idle_text(examples: bool) -> str:
+    """The answer panel before a clip: examples are promised only where there are some."""
+    return IDLE.replace(" or record one", ", record one, or pick an example below", 1) if examples else IDLE
 
 
 def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None, demo: gr.Blocks) -> None:
     """Tab 1: classify an uploaded or recorded clip."""
+    clips = preview.example_videos(ui.ctx.settings, examples_dir)
+    idle = idle_text(bool(clips and models.default_choice(ui.ctx.settings)))
     knows = gr.Markdown("", elem_id="knows")
     for trigger in (demo.load, model.change, repo_id.submit):
         trigger(ui.show_known, [model, repo_id], knows, api_visibility="private", concurrency_id="card",
@@ -309,7 +309,7 @@ def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, examples_dir
             )
             run = gr.Button("Classify", variant="primary", elem_id="run")
         with gr.Column(scale=4, min_width=300):
-            verdict = gr.Markdown(IDLE, elem_id="verdict")
+            verdict = gr.Markdown(idle, elem_id="verdict")
             with gr.Column(visible=False) as answer_box:
                 label = gr.Label(num_top_classes=5, label="Top 5", show_heading=False, elem_id="answer")
                 timings = gr.Markdown("", elem_id="timings")
@@ -355,10 +355,16 @@ def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, examples_dir
         ui.fix_preview, video, video, api_visibility="private", show_progress="hidden"
     )
     run_event.failure(ui.show_failure, None, [verdict, *boxes], api_visibility="private", show_progress="hidden")
+
+    def on_clear(video: str | None):
+        """Clearing the clip brings back the idle page (results appear only after a successful run)."""
+        if video is not None:
+            return gr.skip(), gr.skip(), gr.skip()
+        return idle, gr.Column(visible=False), gr.Column(visible=False)
+
     video.change(on_clear, video, [verdict, *boxes], api_visibility="private", show_progress="hidden")
     overlay.change(ui.redraw_frames, inputs, gallery, api_visibility="private", show_progress="hidden")
 
-    clips = preview.example_videos(ui.ctx.settings, examples_dir)
     default = models.default_choice(ui.ctx.settings)
     if clips and default:
         examples = gr.Examples(

@@ -609,3 +609,14 @@ def test_a_stop_leaves_nothing_in_the_temp_folders(tiny_model_dir, model_name, t
     assert server.files_left() == []
     assert not list(server.temp.glob("*"))  # nor the per-file folders Gradio made
     assert not [p for p in (server.root / "tmp").rglob("*") if p.is_file()]  # nor anywhere else in TMPDIR
+
+
+def test_the_idle_panel_promises_examples_only_where_there_are_some_and_long_clips_point_to_the_timeline(app_ctx):
+    import app
+
+    assert "example" not in app.idle_text(False) and app.idle_text(False).startswith("#### Drop a clip or record one")
+    assert app.idle_text(True).startswith("#### Drop a clip, record one, or pick an example below")
+    long = AppError("Can't use this video", "talk.mp4 lasts 95 s or more; the limit here is 60 s")
+    assert "**Timeline** tab" in failure_markdown(long, app_ctx.settings)
+    other = AppError("Can't use this video", "notes.mp4 is a text file, not a video")
+    assert "Timeline" not in failure_markdown(other, app_ctx.settings)

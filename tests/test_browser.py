@@ -59,7 +59,7 @@ def no_sideways_scroll(page) -> bool:
 
 def test_idle_then_upload_shows_the_answer_the_frames_and_the_plots(browser, server, tmp_path, shots):
     page = open_page(browser, server)
-    assert "Drop a clip, record one, or pick an example" in page.locator("#verdict").inner_text()
+    assert "Drop a clip, record one, or pick an example below" in page.locator("#verdict").inner_text()
     assert not page.locator("#frames").is_visible() and not page.locator("#answer").is_visible()
     page.screenshot(path=str(shots / "idle.png"), full_page=True)
 

@@ -26,7 +26,10 @@ def failure_markdown(error: AppError | None, settings: AppSettings) -> str:
     if error is None:
         return "#### No answer\nThe clip could not be classified; the reason is in the red message."
     hint = ""
-    if error.title.startswith("Can't use") or error.title.startswith("Can't read"):
+    if "lasts" in error.message and "the limit here is" in error.message:  # too long for one clip
+        hint = (f"\n\n_For a video longer than {settings.max_duration_s:.0f} s, the **Timeline** tab labels it "
+                f"stretch by stretch (up to {settings.timeline_max_s / 60:.0f} min)._")  # fmt: skip
+    elif error.title.startswith("Can't use") or error.title.startswith("Can't read"):
         hint = (
             f"\n\n_Try an MP4 (H.264) or WebM clip of at most {settings.max_duration_s:.0f} s and "
             f"{settings.max_file_mb:.0f} MB, "
