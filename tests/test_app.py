@@ -620,3 +620,15 @@ def test_the_idle_panel_promises_examples_only_where_there_are_some_and_long_cli
     assert "**Timeline** tab" in failure_markdown(long, app_ctx.settings)
     other = AppError("Can't use this video", "notes.mp4 is a text file, not a video")
     assert "Timeline" not in failure_markdown(other, app_ctx.settings)
+
+
+def test_model_errors_on_the_page_suggest_only_what_the_page_allows():
+    from hybrid.app.models import page_words
+
+    offline = ("can't reach the Hugging Face Hub, and model 'a/b' (config.json) is not in the local cache: check "
+               "the network (or HF_ENDPOINT / proxy settings), or pass a local model folder")  # fmt: skip
+    assert page_words(offline).endswith("check the network, or pick a bundled model")
+    missing = "model 'a/b' is not a local folder and was not found on the Hub (check the name)"
+    assert page_words(missing) == "model 'a/b' was not found on the Hub (check the name)"
+    stalled = "the download stalled (x); it is stalled or too slow now: try again later, or pass a local model folder"
+    assert page_words(stalled).endswith("try again later, or pick a bundled model")

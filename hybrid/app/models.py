@@ -106,6 +106,19 @@ def resolve_model(
     raise AppError("Unknown model", f"{shorten(choice)!r} is not one of the bundled models ({', '.join(models)}).")
 
 
+# What the library advises that the page can't do (it loads no folder by path): what the page offers instead.
+_NOT_ON_THE_PAGE = ((" (or HF_ENDPOINT / proxy settings), or pass a local model folder", ", or pick a bundled model"),
+                    ("or pass a local model folder", "or pick a bundled model"),
+                    ("is not a local folder and was not found on the Hub", "was not found on the Hub"))  # fmt: skip
+
+
+def page_words(message: str) -> str:
+    """A library error as the page says it: no advice to pass a local folder, which the page refuses."""
+    for said, instead in _NOT_ON_THE_PAGE:
+        message = message.replace(said, instead)
+    return message
+
+
 class ModelCache:
     """Recognizers by key, least recently used dropped past `size`.
 
@@ -142,7 +155,7 @@ class ModelCache:
         try:
             rec = self._load(ref)
         except HybridError as e:  # keep only the message: the traceback's frames may hold a half-built model
-            error = AppError("Can't load this model", str(e))
+            error = AppError("Can't load this model", page_words(str(e)))
         except BaseException as e:
             with self._lock:
                 del self._loading[key]
