@@ -347,6 +347,21 @@ def test_browser_preview_only_for_files_browsers_cannot_play(app_ctx, tmp_path):
     assert preview.browser_preview(app_ctx, str(tmp_path / "none.avi")) is None
 
 
+def test_a_webcam_recording_gets_a_copy_that_knows_its_length(app_ctx, tmp_path):
+    """A browser's MediaRecorder webm has no duration (the player shows 0:00 / Infinity): its streams are remuxed,
+    not re-encoded, into a file that has one; the model still reads the recording."""
+    from synth import browser_webm
+
+    rec = browser_webm(tmp_path / "webcam.webm", 45, fps=30)
+    codec, duration = preview.probe(str(rec))
+    assert codec in ("vp8", "vp9") and duration is None
+    copy = preview.browser_preview(app_ctx, str(rec))
+    assert copy and copy.endswith("webcam.preview.webm")
+    codec2, duration2 = preview.probe(copy)
+    assert codec2 == codec and duration2 == pytest.approx(1.5, abs=0.2)
+    assert app_ctx.previews.original_of(copy) == str(rec.resolve())
+
+
 def test_the_preview_table_stays_bounded():
     previews = Previews(size=3)
     for i in range(10):

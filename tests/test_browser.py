@@ -129,6 +129,9 @@ def test_webcam_recording_gets_a_prediction(browser, server, shots):
     assert LABELS.match(wait_for_answer(page))
     assert re.search(r"VP[89]|vp[89]", page.locator("#timings").inner_text())  # a browser webm recording
     expect(page.locator("#frames .gallery-item")).to_have_count(4)
+    # the player then shows the recording's length (the browser's own file has none: "Infinity")
+    page.wait_for_function("() => { const v = document.querySelector('#video-in video'); "
+                           "return v && isFinite(v.duration) && v.duration > 1; }", timeout=30_000)  # fmt: skip
     page.screenshot(path=str(shots / "webcam.png"), full_page=False)
     page.close()
 

@@ -17,37 +17,57 @@ from .settings import AppSettings
 PLAYABLE = {(".mp4", "h264"), (".mp4", "av1"), (".webm", "vp8"), (".webm", "vp9"), (".webm", "av1"), (".ogg", "theora")}
 
 
-def video_codec(path: str) -> str | None:
-    """The first video stream's codec name according to ffprobe (None when unknown or not a video)."""
+def probe(path: str) -> tuple[str | None, float | None]:
+    """(the first video stream's codec name, the container's duration in s) according to ffprobe; None where it
+    is unknown (a browser's MediaRecorder webm has no duration) or the file is not a video."""
     if not shutil.which("ffprobe"):
-        return None
+        return None, None
     try:
         container.sniff(path)  # only self-contained video files reach ffprobe (see hybrid/container.py)
     except (container.RefusedFile, OSError):
-        return None
+        return None, None
     cmd = ["ffprobe", "-v", "error", *container.FFMPEG_CLI_OPTIONS, "-select_streams", "v:0"]
-    cmd += ["-show_entries", "stream=codec_name", "-of", "json"]
+    cmd += ["-show_entries", "stream=codec_name:format=duration", "-of", "json"]
     try:
-        out = subprocess.run([*cmd, "-i", path], capture_output=True, timeout=30, check=True).stdout
-        return json.loads(out)["streams"][0]["codec_name"]
+        info = json.loads(subprocess.run([*cmd, "-i", path], capture_output=True, timeout=30, check=True).stdout)
+        codec = info["streams"][0]["codec_name"]
     except (subprocess.SubprocessError, OSError, ValueError, KeyError, IndexError):
-        return None
+        return None, None
+    try:
+        duration = float(info.get("format", {}).get("duration"))
+    except (TypeError, ValueError):
+        duration = None
+    return codec, duration if duration is not None and duration > 0 else None
+
+
+def video_codec(path: str) -> str | None:
+    """The first video stream's codec name according to ffprobe (None when unknown or not a video)."""
+    return probe(path)[0]
 
 
 def browser_preview(ctx: AppContext, path: str | None, max_side: int = 640) -> str | None:
-    """For an upload browsers can't play: a small H.264 MP4 beside it (for the player only), else None. The
-    preview is remembered (bounded) so the model still reads the upload itself."""
+    """For an upload browsers can't play: a small H.264 MP4 beside it (for the player only); for one they play
+    but whose file has no duration (a webcam recording: the player shows "Infinity"), the same streams remuxed
+    (seconds, no re-encoding); else None. The preview is remembered (bounded) so the model still reads the upload
+    itself."""
     if not path or not os.path.isfile(path) or not shutil.which("ffmpeg"):
         return None
-    codec = video_codec(path)
-    if codec is None or (Path(path).suffix.lower(), codec) in PLAYABLE:
+    codec, duration = probe(path)
+    if codec is None:
         return None
-    out = str(Path(path).with_name(Path(path).stem + ".preview.mp4"))
-    scale = f"scale='trunc(min({max_side},iw)/2)*2':-2"
+    playable = (Path(path).suffix.lower(), codec) in PLAYABLE
+    if playable and duration is not None:
+        return None
     cmd = ["ffmpeg", "-v", "error", "-nostdin", "-y", *container.FFMPEG_CLI_OPTIONS, "-i", path]
     cmd += ["-t", str(ctx.settings.timeline_max_s), "-map", "0:v:0", "-map", "0:a:0?"]
-    cmd += ["-vf", scale, "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p"]
-    cmd += ["-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart", out]
+    if playable:  # a muxer writing to a file records the duration and the cues the live recording lacked
+        out = str(Path(path).with_name(Path(path).stem + ".preview" + Path(path).suffix.lower()))
+        cmd += ["-c", "copy", out]
+    else:
+        out = str(Path(path).with_name(Path(path).stem + ".preview.mp4"))
+        scale = f"scale='trunc(min({max_side},iw)/2)*2':-2"
+        cmd += ["-vf", scale, "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p"]
+        cmd += ["-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart", out]
     try:
         subprocess.run(cmd, capture_output=True, timeout=300, check=True)
     except (subprocess.SubprocessError, OSError):
