@@ -232,16 +232,32 @@ class Handlers:
             gr.Column(visible=True),
         )
 
-    def teach_use(self, request: gr.Request = None):
+    def _choices(self, hub: list[str], request: gr.Request | None) -> list[tuple[str, str]]:
+        taught = self.ctx.teach.models_of(_session(request))
+        shown = {value: tc.picker_label(folder, i + 1) for i, (value, folder) in enumerate(taught.items())}
+        return models.picker_choices(self.ctx.settings, hub, shown)
+
+    def teach_use(self, hub: list[str], request: gr.Request = None):
         """Put the latest taught model in this page's model picker, chosen (the repo box cleared so it wins)."""
         shop = self.ctx.teach.workshop(_session(request))
         if shop.token is None:
             raise gr.Error("Train a model first.", title="No taught model")
-        choices = [(name, name) for name in models.bundled_models(self.ctx.settings)]
-        choices += [(tc.picker_label(folder, i + 1), value) for i, (value, folder) in
-                    enumerate(self.ctx.teach.models_of(_session(request)).items())]  # fmt: skip
         gr.Info("Your model is now picked in every tab: Classify, Live and Timeline.", title="Using your model")
-        return gr.Dropdown(choices=choices, value=tc.TAUGHT + shop.token), ""
+        return gr.Dropdown(choices=self._choices(hub, request), value=tc.TAUGHT + shop.token), ""
+
+    def pick_repo(self, repo_id: str, hub: list[str], request: gr.Request = None):
+        """A repo id typed and entered: once it loads, it becomes the picker's chosen entry (one visible choice)
+        and the box empties; when it can't, the box keeps it and the Model card says why."""
+        if not (repo_id or "").strip():
+            return gr.skip(), gr.skip(), gr.skip()
+        try:
+            key, ref = self.ctx.resolve(None, repo_id)
+            self.ctx.models.get(key, ref)
+        except AppError:
+            return gr.skip(), gr.skip(), gr.skip()
+        hub = [*[r for r in hub if r != ref], ref]
+        choices = self._choices(hub, request)
+        return gr.Dropdown(choices=choices, value=models.HUB + ref), "", hub
 
     def teach_publish(self, repo: str, token: str, private: bool, request: gr.Request = None) -> str:
         """Push the latest taught model to the Hub."""
@@ -479,7 +495,7 @@ def timeline_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
 
 
 # --- Teach tab ---------------------------------------------------------------------------------------------
-def teach_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
+def teach_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, hub_picks: gr.State) -> None:
     """Tab 4: the person's own actions -> a model of theirs, measured, used in every tab, downloaded, published."""
     limits = ui.ctx.settings.teach
     gr.Markdown(
@@ -530,7 +546,7 @@ def teach_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
     remove.click(ui.teach_remove, pick, view, api_visibility="private", show_progress="hidden")
     train.click(ui.teach_train, None, [summary, conf, wrong, download, results], api_visibility="private",
                 concurrency_limit=2, concurrency_id="teach")  # fmt: skip
-    use.click(ui.teach_use, None, [model, repo_id], api_visibility="private", show_progress="hidden")
+    use.click(ui.teach_use, hub_picks, [model, repo_id], api_visibility="private", show_progress="hidden")
     publish.click(ui.teach_publish, [repo, token, private], published, api_visibility="private")
 
 
@@ -568,13 +584,16 @@ def build_demo(ctx: AppContext | None = None, examples_dir: str | None = None) -
             choices = list(models.bundled_models(settings))
             model = gr.Dropdown(
                 choices, value=models.default_choice(settings), label="Model", scale=1, min_width=200, elem_id="model",
-                info="Bundled with this app",
+                info="Bundled, loaded from the Hub or taught on this page",
             )  # fmt: skip
             repo_id = gr.Textbox(
                 models.default_repo_id(settings),
                 label="…or a Hugging Face repo id", placeholder="owner/name (press Enter to load)", scale=1,
-                min_width=200, elem_id="repo", info="Any hybrid model on the Hub; loaded once, then cached",
+                min_width=200, elem_id="repo", info="Any hybrid model on the Hub: once loaded, it is the chosen model",
             )  # fmt: skip
+            hub_picks = gr.State([])  # the Hub repos loaded on this page: entries of its picker
+        repo_id.submit(ui.pick_repo, [repo_id, hub_picks], [model, repo_id, hub_picks], api_visibility="private",
+                       show_progress="hidden")  # fmt: skip
         with gr.Tabs():
             with gr.Tab("Classify a clip", id="clip"):
                 clip_tab(ui, model, repo_id, examples_dir, demo)
@@ -583,7 +602,7 @@ def build_demo(ctx: AppContext | None = None, examples_dir: str | None = None) -
             with gr.Tab("Timeline (long videos)", id="timeline"):
                 timeline_tab(ui, model, repo_id)
             with gr.Tab("Teach your own", id="teach"):
-                teach_tab(ui, model, repo_id)
+                teach_tab(ui, model, repo_id, hub_picks)
             with gr.Tab("Model card", id="card"):
                 card_tab(ui, model, repo_id, demo)
         api_endpoints(ui)

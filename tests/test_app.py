@@ -637,6 +637,15 @@ def test_the_idle_panel_promises_examples_only_where_there_are_some_and_long_cli
     assert "Timeline" not in failure_markdown(other, app_ctx.settings)
 
 
+def test_a_hub_repo_loaded_on_the_page_is_a_picker_entry(app_ctx, app_env):
+    assert models.resolve_model(app_ctx.settings, "hub:owner/name", "") == ("hub:owner/name", "owner/name")
+    assert models.resolve_model(app_ctx.settings, "hub:owner/name", "other/repo")[1] == "other/repo"  # typed wins
+    with pytest.raises(AppError, match="not a Hugging Face repo id"):
+        models.resolve_model(app_ctx.settings, "hub:../../etc", "")
+    got = models.picker_choices(app_ctx.settings, ["a/b"], {"taught:x": "Taught here #1: wave, clap"})
+    assert got == [(app_env, app_env), ("a/b (Hub)", "hub:a/b"), ("Taught here #1: wave, clap", "taught:x")]
+
+
 def test_model_errors_on_the_page_suggest_only_what_the_page_allows():
     from hybrid.app.models import page_words
 

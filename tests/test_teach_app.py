@@ -181,6 +181,9 @@ def test_a_person_teaches_two_actions_uses_and_publishes_them(server, hub, brows
     open_tab(page, "Classify a clip")
     page.locator("#repo input, #repo textarea").first.fill("me/my-actions")
     page.locator("#repo input, #repo textarea").first.press("Enter")
+    # once loaded, the repo is the picker's chosen entry (one visible choice) and the box empties
+    expect(page.locator("#model input")).to_have_value("me/my-actions (Hub)")
+    expect(page.locator("#repo input, #repo textarea").first).to_have_value("")
     expect(page.locator("#knows")).to_contain_text("2 actions")
     page.locator("#video-in button[aria-label='Clear']").first.click()
     page.locator("#video-in input[type=file]").set_input_files(files(fresh, "left")[0])

@@ -19,6 +19,7 @@ from .settings import AppSettings
 
 IDLE_MODEL = "ut-interaction-idle-lite0"  # bundled: the six interactions plus no_interaction
 TAUGHT = "taught:"  # the picker's value of a model taught on the page: taught:<token> (see app/teach.py)
+HUB = "hub:"  # the picker's value of a Hub repo loaded on the page: hub:<owner/name>
 
 
 def bundled_models(settings: AppSettings) -> dict[str, Path]:
@@ -44,6 +45,14 @@ def idle_model_tip(settings: AppSettings) -> str:
         "outdoor scenes of staged interactions: on footage of other places (a webcam at home, an office) they answer "
         "that it is none of their actions rather than guess."
     )
+
+
+def picker_choices(settings: AppSettings, hub: list[str], taught: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The model picker's entries for one page, as (shown, value): the bundled models, then the Hub repos loaded
+    on it, then the models taught on it (`taught`: value -> how it reads)."""
+    out = [(name, name) for name in bundled_models(settings)]
+    out += [(f"{ref} (Hub)", HUB + ref) for ref in hub]
+    return out + [(shown, value) for value, shown in taught.items()]
 
 
 def default_choice(settings: AppSettings) -> str | None:
@@ -92,6 +101,9 @@ def resolve_model(
     session's own taught models (picker value -> folder, see app/teach.py)."""
     if repo_id and repo_id.strip():
         ref = validate_repo_id(repo_id)
+        return f"hub:{ref}", ref
+    if choice and choice.startswith(HUB):
+        ref = validate_repo_id(choice[len(HUB) :])
         return f"hub:{ref}", ref
     if taught and choice in taught:
         return f"dir:{taught[choice]}", str(taught[choice])
