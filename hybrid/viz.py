@@ -17,7 +17,6 @@ from PIL import Image, ImageDraw, ImageFont
 
 ANSWER_COLOR = "#e8590c"  # the predicted class, everywhere
 UNKNOWN_COLOR = "#adb5bd"  # "not one of the actions I know", everywhere
-OTHER_COLORS = ["#1c7ed6", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#e64980", "#5c7cfa", "#74b816"]
 INK, MUTED = "#212529", "#868e96"
 
 
@@ -147,17 +146,18 @@ def belief_figure(
         width = 0.8 * (np.min(np.diff(x)) if T > 1 and np.all(np.diff(x) > 0) else 1.0)
         ax.bar(x, attention / max(attention.max(), 1e-9) * 0.25, width=width, color="#dee2e6", zorder=0)
     d = decision_step(step_probs)
+    mine = class_color(labels, labels[answer])  # each class in its own colour, as on the Live and Timeline strips
     if T > 1:
-        ax.axvspan(x[d], x[-1], color=ANSWER_COLOR, alpha=0.06, lw=0, zorder=0)
-        ax.axvline(x[d], color=ANSWER_COLOR, ls="--", lw=1.2, zorder=1)
+        ax.axvspan(x[d], x[-1], color=mine, alpha=0.07, lw=0, zorder=0)
+        ax.axvline(x[d], color=mine, ls="--", lw=1.2, zorder=1)
         ax.annotate(
             " settled here", (x[d], 0.97), xycoords=("data", "axes fraction"), ha="left", va="top",
-            fontsize=FONT - 1, color=ANSWER_COLOR,
+            fontsize=FONT - 1, color=INK,
         )  # fmt: skip
     ends = []
-    for rank, k in enumerate(order):
+    for k in order:
         is_answer = k == answer
-        color = ANSWER_COLOR if is_answer else OTHER_COLORS[(rank - 1) % len(OTHER_COLORS)]
+        color = class_color(labels, labels[k])
         ax.plot(
             x, step_probs[:, k], color=color, lw=3.0 if is_answer else 1.6, alpha=1.0 if is_answer else 0.85,
             marker="o", ms=4 if is_answer else 2.5, zorder=3 if is_answer else 2,
