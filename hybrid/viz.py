@@ -93,8 +93,9 @@ def short_concept(name: str) -> str:
 
 
 def frame_caption(t: float, concepts: Sequence[tuple[str, float]], n: int = 2) -> str:
-    """'espresso 41% · cup 12% · at 1.23 s': the backbone's top ImageNet concepts, then the time."""
-    parts = [f"{short_concept(c)} {p:.0%}" for c, p in list(concepts)[:n]] + [f"at {t:.2f} s"]
+    """'41% espresso · 12% cup · at 1.23 s': the backbone's top ImageNet concepts (the number first: a narrow
+    tile cuts the end of a caption), then the time."""
+    parts = [f"{p:.0%} {short_concept(c)}" for c, p in list(concepts)[:n]] + [f"at {t:.2f} s"]
     return " · ".join(parts)
 
 

@@ -82,7 +82,7 @@ def test_badge_and_caption():
     assert out.shape == img.shape and out[:20, :60].mean() < img[:20, :60].mean()  # dark label top left
     assert (out[60:, 80:] == 255).all()
     caption = viz.frame_caption(1.234, [("great white shark, white shark", 0.41), ("cup", 0.12), ("x", 0.01)])
-    assert caption == "great white shark 41% · cup 12% · at 1.23 s"
+    assert caption == "41% great white shark · 12% cup · at 1.23 s"
 
 
 def test_decision_step_is_when_the_answer_stops_changing():
@@ -213,7 +213,7 @@ def test_captions_show_the_belief_when_the_backbone_no_longer_names_imagenet_con
     steps = out.details["step_probs"]
     for (_, caption), probs in zip(out.gallery, steps):
         k = int(np.argmax(probs))  # the belief after that frame (the JSON's numbers are rounded to 5 places)
-        label, pct = re.fullmatch(r"→ (\w+) (\d+)%", caption).groups()
+        pct, label = re.fullmatch(r"(\d+)% (\w+)", caption).groups()
         assert label == LABELS[k] and abs(int(pct) - 100 * probs[k]) <= 0.5 + 1e-3, (caption, probs[k])
     assert "concepts" not in out.details or not out.details["concepts"]
 

@@ -105,7 +105,8 @@ def gallery_items(result: Result, overlay: str = OVERLAY_GRADCAM) -> list[tuple[
             caption = viz.frame_caption(p.timestamps_s[i], p.concepts[i] if i < len(p.concepts) else [])
         else:
             k = int(np.argmax(p.step_probs[i]))
-            caption = f"→ {p.labels[k]} {float(p.step_probs[i][k]):.0%}"  # the time is on the frame's badge
+            # the number first: a narrow tile cuts the end of a caption; the time is on the frame's badge
+            caption = f"{float(p.step_probs[i][k]):.0%} {p.labels[k]}"
         items.append((img, caption))
     return items
 
