@@ -194,7 +194,7 @@ class Handlers:
     def teach_add(self, action: str, recorded: str | None, files: list[str] | None, request: gr.Request = None):
         """Keep a recorded take and/or dropped files as takes of `action`."""
         got = [recorded] if recorded else []
-        got += [f if isinstance(f, str) else getattr(f, "name", "") for f in files or []]
+        got += tc.file_paths(files)
         try:
             self.ctx.teach.add(_session(request), action, got)
         except AppError as e:

@@ -16,6 +16,7 @@ import math
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +133,7 @@ def teach(
     if recipe.labels is not None and set(recipe.labels) != set(counts):
         raise DataError("the few-shot preset trains every action folder it finds (no --labels)")
 
-    def card(ds, cv) -> dict[str, Any]:
-        return _card(counts, cv, recipe)
-
+    card = partial(_card, counts, recipe=recipe)  # written once the cross-validation has its figure
     trained = run_training(data, out, recipe, cache_dir, device, card, calibrate=True, kfold=k, engine="auto",
                            progress=progress, quiet=quiet, score_gate=False)  # fmt: skip
     cv = trained.cv

@@ -368,7 +368,7 @@ def run_training(
     recipe: Recipe,
     cache_dir: str | Path,
     device: str = "auto",
-    card: dict[str, Any] | Callable[[Dataset, dict[str, Any] | None], dict[str, Any]] | None = None,
+    card: dict[str, Any] | Callable[[dict[str, Any] | None], dict[str, Any]] | None = None,
     calibrate: bool = False,
     kfold: int | None = None,
     engine: str = "torch",
@@ -377,7 +377,7 @@ def run_training(
     score_gate: bool = True,
 ) -> Trained:
     """train(), and what it measured: kfold=K cross-validates with K stratified folds instead of leaving one group
-    out; `card` may be a function of the dataset and the CV report; `progress` hears of every clip, fold and epoch;
+    out; `card` may be a function of the CV report; `progress` hears of every clip, fold and epoch;
     score_gate False: the open-set look gate alone."""
     device = pick_device(device)
     seconds, t0 = {}, time.perf_counter()
@@ -389,7 +389,7 @@ def run_training(
     model = new_model(recipe, ds.labels)
     train_idx, val_idx = split_groups(ds.samples, list(range(len(ds.samples))), recipe.val_groups, recipe.seed)
     history = fit(model, ds, train_idx, val_idx, recipe, device, quiet, progress)
-    card = card(ds, cv) if callable(card) else card
+    card = card(cv) if callable(card) else card
     if cv is not None:
         model = with_openset(model, clip_features(model, ds, train_idx, recipe, device), cv["openset"])
         card = {**(card or {}), "open_set": _openset_card(cv["openset"], cv, len(ds.samples))}

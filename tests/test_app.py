@@ -340,7 +340,7 @@ def test_browser_preview_only_for_files_browsers_cannot_play(app_ctx, tmp_path):
     avi = index_clip(tmp_path / "clip.avi", 30, size=(161, 120), codec="mpeg4")  # odd width on purpose
     copy = preview.browser_preview(app_ctx, str(avi))
     assert copy and copy.endswith("clip.preview.mp4") and Path(copy).parent == avi.parent
-    assert preview.video_codec(copy) == "h264"
+    assert preview.probe(copy)[0] == "h264"
     assert app_ctx.previews.original_of(copy) == str(avi.resolve())  # the model keeps reading the original
     mp4 = index_clip(tmp_path / "clip.mp4", 10, size=(64, 48))
     assert preview.browser_preview(app_ctx, str(mp4)) is None
@@ -378,7 +378,7 @@ def test_browser_preview_never_follows_a_playlist(app_ctx, tmp_path):
     for name in ("upload.m3u8", "upload.avi"):
         fake = tmp_path / name
         fake.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{secret}\n#EXT-X-ENDLIST\n")
-        assert preview.video_codec(str(fake)) is None and preview.browser_preview(app_ctx, str(fake)) is None
+        assert preview.probe(str(fake))[0] is None and preview.browser_preview(app_ctx, str(fake)) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["server-side.avi", "upload.avi", "upload.m3u8"]
 
 

@@ -99,11 +99,10 @@ def resolve_model(
 ) -> tuple[str, str]:  # fmt: skip
     """(cache key, reference for from_pretrained): a typed repo id wins over the picker; `taught` are the
     session's own taught models (picker value -> folder, see app/teach.py)."""
-    if repo_id and repo_id.strip():
-        ref = validate_repo_id(repo_id)
-        return f"hub:{ref}", ref
-    if choice and choice.startswith(HUB):
-        ref = validate_repo_id(choice[len(HUB) :])
+    typed = repo_id if repo_id and repo_id.strip() else None
+    picked = choice[len(HUB) :] if choice and choice.startswith(HUB) else None
+    if typed is not None or picked is not None:
+        ref = validate_repo_id(typed if typed is not None else picked)
         return f"hub:{ref}", ref
     if taught and choice in taught:
         return f"dir:{taught[choice]}", str(taught[choice])

@@ -40,11 +40,6 @@ def probe(path: str) -> tuple[str | None, float | None]:
     return codec, duration if duration is not None and duration > 0 else None
 
 
-def video_codec(path: str) -> str | None:
-    """The first video stream's codec name according to ffprobe (None when unknown or not a video)."""
-    return probe(path)[0]
-
-
 def browser_preview(ctx: AppContext, path: str | None, max_side: int = 640) -> str | None:
     """For an upload browsers can't play: a small H.264 MP4 beside it (for the player only); for one they play
     but whose file has no duration (a webcam recording: the player shows "Infinity"), the same streams remuxed

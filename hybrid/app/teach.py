@@ -25,7 +25,7 @@ from PIL import Image
 
 from ..errors import DataError, HybridError, VideoError, shorten
 from ..teach import MAX_ACTIONS, MIN_TAKES, Taught, teach, zip_model
-from ..video import VIDEO_EXTS, open_video, read_clip
+from ..video import VIDEO_EXTS, read_clip
 from .errors import AppError
 from .models import TAUGHT, validate_repo_id
 from .settings import TeachLimits
@@ -131,8 +131,7 @@ class TeachStore:
         if Path(path).suffix.lower() not in VIDEO_EXTS:
             raise AppError("Not a video", f"{name}: takes are video files ({', '.join(sorted(VIDEO_EXTS))}).")
         try:
-            open_video(path, self.video_limits).release()
-            clip = read_clip(path, 4, limits=self.video_limits)
+            clip = read_clip(path, 4, limits=self.video_limits)  # opens it within the limits, then decodes
         except (VideoError, OSError) as e:
             said = str(e)
             raise AppError("Can't use this take", said if name in said else f"{name}: {said}") from None
@@ -327,11 +326,16 @@ def publish(shop: Workshop, repo_id: str, token: str | None, private: bool) -> s
     return f"Published: [{ref}]({url}) ({'private' if private else 'public'}). Load it anywhere with its repo id."
 
 
+def file_paths(files: list | None) -> list[str]:
+    """Gradio's file values as paths: strings as they are, file objects by their path (or name)."""
+    return [f if isinstance(f, str) else getattr(f, "path", "") or getattr(f, "name", "") for f in files or []]
+
+
 def teach_files(store: TeachStore, session: str | None, files: list[str], labels: str) -> Workshop:
     """The /teach API: files and their actions (comma-separated, in order) -> a trained workshop. The session's
     earlier takes are replaced. Raises AppError."""
     names = [x.strip() for x in (labels or "").split(",")]
-    paths = [f if isinstance(f, str) else getattr(f, "path", "") or getattr(f, "name", "") for f in files]
+    paths = file_paths(files)
     if len(names) != len(paths) or not paths:
         raise AppError("Files and labels differ", f"{len(paths)} files but {len(names)} labels: give one action "
                        "per file, in order, separated by commas.")  # fmt: skip
