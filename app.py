@@ -6,10 +6,10 @@ hybrid/viz.py (pictures).
     python app.py [--examples DIR]     # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT)
 
 Environment (read once at start, hybrid/app/settings.py): HYBRID_MODEL (a model folder to offer first, or a Hub
-repo id), HYBRID_EXAMPLES (a folder of example clips), HYBRID_MAX_DURATION_S (default 60), HYBRID_MAX_FILE_MB
-(default 100), HYBRID_MAX_READ_S (120), HYBRID_LIVE_WINDOW_S (4), HYBRID_LIVE_POLICY (auto),
-HYBRID_LIVE_TIME_LIMIT_S (300), HYBRID_TIMELINE_MAX_S (600), HYBRID_TEACH_MAX_TAKES (60), HYBRID_TEACH_MAX_TAKE_S (15),
-HYBRID_TEACH_MAX_TAKE_MB (25), HYBRID_TEACH_TTL_S (1800).
+repo id), HYBRID_EXAMPLES (a folder of example clips, or a Hub dataset repo id whose clips are fetched at start),
+HYBRID_MAX_DURATION_S (default 60), HYBRID_MAX_FILE_MB (default 100), HYBRID_MAX_READ_S (120), HYBRID_LIVE_WINDOW_S
+(4), HYBRID_LIVE_POLICY (auto), HYBRID_LIVE_TIME_LIMIT_S (300), HYBRID_TIMELINE_MAX_S (600), HYBRID_TEACH_MAX_TAKES
+(60), HYBRID_TEACH_MAX_TAKE_S (15), HYBRID_TEACH_MAX_TAKE_MB (25), HYBRID_TEACH_TTL_S (1800).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from hybrid.lean import skip_triton
 
 skip_triton()  # before torch loads: ~76 MB less resident memory (see hybrid/lean.py)
 
-from hybrid.app import STYLE, card, clip, live, models, preview  # noqa: E402
+from hybrid.app import STYLE, card, clip, examples, live, models, preview  # noqa: E402
 from hybrid.app import gradio_compat as compat  # noqa: E402
 from hybrid.app import teach as tc  # noqa: E402
 from hybrid.app import timeline as tl  # noqa: E402
@@ -300,9 +300,16 @@ def idle_text(examples: bool) -> str:
     return IDLE.replace(" or record one", ", record one, or pick an example below", 1) if examples else IDLE
 
 
-def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, examples_dir: str | None, demo: gr.Blocks) -> None:
-    """Tab 1: classify an uploaded or recorded clip."""
-    clips = preview.example_videos(ui.ctx.settings, examples_dir)
+def explained_plot(title: str, note: str, elem_id: str) -> gr.Plot:
+    """A column: a heading, one sentence on how to read the picture, the picture."""
+    with gr.Column(min_width=320):
+        gr.Markdown(f"### {title}")
+        gr.Markdown(note, elem_classes="note")
+        return gr.Plot(label=title, show_label=False, format="png", elem_id=elem_id)
+
+
+def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, clips: tuple[Path, ...], demo: gr.Blocks) -> None:
+    """Tab 1: classify an uploaded or recorded clip (or one of `clips`, the examples)."""
     idle = idle_text(bool(clips and models.default_choice(ui.ctx.settings)))
     knows = gr.Markdown("", elem_id="knows")
     for trigger in (demo.load, model.change, repo_id.submit):
@@ -325,6 +332,7 @@ def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, examples_dir
                 list(clip.OVERLAYS), value=clip.OVERLAY_GRADCAM, label="Heat map on the frames", elem_id="overlay"
             )
             run = gr.Button("Classify", variant="primary", elem_id="run")
+            examples_slot = gr.Column(elem_id="examples")  # filled below, once the outputs exist
         with gr.Column(scale=4, min_width=300):
             verdict = gr.Markdown(idle, elem_id="verdict")
             with gr.Column(visible=False) as answer_box:
@@ -336,20 +344,25 @@ def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, examples_dir
             "Every sampled frame, warm where the picture drove the answer (or, switched above, where the "
             "CNN's last layer fired most), with its time in the clip and the ImageNet things the backbone "
             "recognises in it, or, when the backbone was fine-tuned, the RNN's belief after that frame "
-            "(click a frame to enlarge). Below: how the frames' feature vectors change.",
+            "(click a frame to enlarge).",
             elem_classes="note",
         )
         gallery = gr.Gallery(
             label="Sampled frames", show_label=False, columns=8, object_fit="contain", preview=False, elem_id="frames"
         )
-        features = gr.Plot(label="Frames × features", show_label=False, format="png", elem_id="features")
-        gr.Markdown("### How the RNN decided")
-        gr.Markdown(
-            "The probability of each action after every RNN step (one step per sampled frame): you can see "
-            "when the model made up its mind. Grey bars: how much each frame weighs in the final answer.",
-            elem_classes="note",
-        )
-        belief = gr.Plot(label="Belief after every step", show_label=False, format="png", elem_id="belief")
+        with gr.Row(equal_height=False):  # side by side on a desktop, one below the other on a phone
+            features = explained_plot(
+                "How alike the frames look",
+                "Each square compares two sampled frames as the CNN sees them: bright where it sees nearly the same "
+                "thing. A scene that holds is a bright block; the moment it changes, a dark band.",
+                "features",
+            )
+            belief = explained_plot(
+                "How the RNN decided",
+                "The probability of each action after every RNN step (one step per sampled frame): you can see when "
+                "the model made up its mind. Grey bars: how much each frame weighs in the final answer.",
+                "belief",
+            )
         with gr.Accordion("All numbers (JSON)", open=False):
             details = gr.JSON(label="Result", elem_id="details")
 
@@ -384,19 +397,20 @@ def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, examples_dir
 
     default = models.default_choice(ui.ctx.settings)
     if clips and default:
-        examples = gr.Examples(
-            [[str(p), default, "", clip.OVERLAY_GRADCAM] for p in clips],
-            inputs=inputs,
-            outputs=outputs,
-            fn=ui.predict,
-            cache_examples=True,
-            cache_mode="lazy",
-            visible_columns=[0],
-            example_labels=[p.name for p in clips],
-            label="Examples (click one)",
-        )
-        if examples.cache_event is not None:
-            examples.cache_event.success(show_results, None, boxes, api_visibility="private", show_progress="hidden")
+        with examples_slot:
+            shown = gr.Examples(
+                [[str(p), default, "", clip.OVERLAY_GRADCAM] for p in clips],
+                inputs=inputs,
+                outputs=outputs,
+                fn=ui.predict,
+                cache_examples=True,
+                cache_mode="lazy",
+                visible_columns=[0],
+                example_labels=[p.name for p in clips],
+                label="Examples (click one)",
+            )
+        if shown.cache_event is not None:
+            shown.cache_event.success(show_results, None, boxes, api_visibility="private", show_progress="hidden")
 
 
 # --- Live tab -----------------------------------------------------------------------------------------------
@@ -455,8 +469,9 @@ def live_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
 
 
 # --- Timeline tab -------------------------------------------------------------------------------------------
-def timeline_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
-    """Tab 3: a long video -> labelled segments (sliding windows), drawn and downloadable."""
+def timeline_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, clips: tuple[Path, ...]) -> None:
+    """Tab 3: a long video (or one of `clips`, the examples) -> labelled segments (sliding windows), drawn and
+    downloadable."""
     settings = ui.ctx.settings
     gr.Markdown(
         f"For videos longer than one action (up to {settings.timeline_max_s / 60:.0f} min): windows of a few "
@@ -474,6 +489,9 @@ def timeline_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
             stride = gr.Slider(0.5, 10, value=DEFAULT_WINDOW_S / 2, step=0.5, label="Stride (s)",
                                info="how far the window moves each time", elem_id="tl-stride")  # fmt: skip
             run = gr.Button("Make the timeline", variant="primary", elem_id="tl-run")
+            if clips:  # a click puts the clip in the player, then makes its timeline as the button does
+                shown = gr.Examples([[str(p)] for p in clips], inputs=[video], example_labels=[p.name for p in clips],
+                                    label="Examples (click one)")  # fmt: skip
     with gr.Column(visible=False) as results:
         summary = gr.Markdown("", elem_id="tl-summary")
         strip = gr.HTML("", elem_id="tl-strip")
@@ -482,17 +500,18 @@ def timeline_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
         files = gr.File(label="Download (JSON, CSV)", file_count="multiple", interactive=False, elem_id="tl-files")
         with gr.Accordion("All numbers (JSON)", open=False):
             details = gr.JSON(elem_id="tl-details")
-    event = run.click(
-        ui.timeline_page,
-        [video, model, repo_id, window, stride],
-        [summary, strip, plot, table, files, details, results],
-        # one at a time, in its own group: Gradio holds every event of a concurrency_id to the group's lowest
-        # limit, and the timeline's CNN work does not take AppContext.run_lock (so it can't go to 4 like clips)
-        concurrency_limit=1,
-        concurrency_id="timeline",
-        api_visibility="private",
-    )
-    event.success(ui.fix_preview, video, video, api_visibility="private", show_progress="hidden")
+    for trigger in [run.click] + ([shown.load_input_event.then] if clips else []):
+        event = trigger(
+            ui.timeline_page,
+            [video, model, repo_id, window, stride],
+            [summary, strip, plot, table, files, details, results],
+            # one at a time, in its own group: Gradio holds every event of a concurrency_id to the group's lowest
+            # limit, and the timeline's CNN work does not take AppContext.run_lock (so it can't go to 4 like clips)
+            concurrency_limit=1,
+            concurrency_id="timeline",
+            api_visibility="private",
+        )
+        event.success(ui.fix_preview, video, video, api_visibility="private", show_progress="hidden")
 
 
 # --- Teach tab ---------------------------------------------------------------------------------------------
@@ -579,6 +598,9 @@ def build_demo(ctx: AppContext | None = None, examples_dir: str | None = None) -
     """The page over `ctx` (default: a context for AppSettings.from_env())."""
     ui = Handlers(ctx if ctx is not None else AppContext.create())
     settings = ui.ctx.settings
+    offered = examples.gather(settings, examples_dir)
+    if offered.problem:  # the page goes on without them; the one who started it reads why
+        print(f"examples: {offered.problem}", file=sys.stderr)
     with gr.Blocks(title=TITLE, delete_cache=(600, 3600), analytics_enabled=False) as demo:
         gr.HTML(HEADER)
         with gr.Row(equal_height=True):
@@ -595,13 +617,13 @@ def build_demo(ctx: AppContext | None = None, examples_dir: str | None = None) -
             hub_picks = gr.State([])  # the Hub repos loaded on this page: entries of its picker
         repo_id.submit(ui.pick_repo, [repo_id, hub_picks], [model, repo_id, hub_picks], api_visibility="private",
                        show_progress="hidden")  # fmt: skip
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab stays in sight (no "⋯" menu)
             with gr.Tab("Classify a clip", id="clip"):
-                clip_tab(ui, model, repo_id, examples_dir, demo)
+                clip_tab(ui, model, repo_id, offered.clips, demo)
             with gr.Tab("Live (webcam)", id="live"):
                 live_tab(ui, model, repo_id)
             with gr.Tab("Timeline (long videos)", id="timeline"):
-                timeline_tab(ui, model, repo_id)
+                timeline_tab(ui, model, repo_id, offered.clips)
             with gr.Tab("Teach your own", id="teach"):
                 teach_tab(ui, model, repo_id, hub_picks)
             with gr.Tab("Model card", id="card"):

@@ -70,10 +70,12 @@ class _Phase:
         rate: float | None = None,
         why: str = "HYBRID_HUB_TIMEOUT_S",
         cap: str = "far more than a real one needs",
+        kind: str = "model",
     ):
-        """rate (bytes/s): once the file's size is announced, the deadline becomes seconds + size / rate."""
+        """rate (bytes/s): once the file's size is announced, the deadline becomes seconds + size / rate.
+        kind: what the repo is, in messages ("model", "dataset")."""
         self.repo_id, self.filename, self.base_s, self.max_bytes = repo_id, filename, seconds, max_bytes
-        self.rate, self.why, self.cap = rate, why, cap
+        self.rate, self.why, self.cap, self.kind = rate, why, cap, kind
         self.start = time.monotonic()
         self.size: int | None = None  # as announced (X-Linked-Size, Content-Length)
         self.received = 0
@@ -147,15 +149,16 @@ class _Phase:
 
     def late(self) -> ModelError:
         what = f"{self.filename} ({_mb(self.size)})" if self.rate and self.size is not None else self.filename
+        advice = "try again later, or pass a local model folder" if self.kind == "model" else "try again later"
         return ModelError(
-            f"model {self.repo_id!r}: the Hub did not deliver {what} within {round(self.seconds, 1):g} s "
-            f"({self.why}); it is stalled or too slow now: try again later, or pass a local model folder"
+            f"{self.kind} {self.repo_id!r}: the Hub did not deliver {what} within {round(self.seconds, 1):g} s "
+            f"({self.why}); it is stalled or too slow now: {advice}"
         )
 
     def too_large(self, size: int | None) -> ModelError:
         how = f"is {_mb(size)}" if size is not None else "sends more than that"
         return ModelError(
-            f"model {self.repo_id!r} is too large to load here: {self.filename} {how}, over the limit of "
+            f"{self.kind} {self.repo_id!r} is too large to load here: {self.filename} {how}, over the limit of "
             f"{_mb(self.max_bytes)} ({self.cap})"
         )
 
@@ -268,14 +271,16 @@ def phase(repo_id: str, filename: str, seconds: float, max_bytes: int, **kw: Any
 
 
 @contextlib.contextmanager
-def cache_guard(repo_id: str, cache_dir: str | os.PathLike | None, filenames: tuple[str, ...]) -> Iterator[None]:
+def cache_guard(
+    repo_id: str, cache_dir: str | os.PathLike | None, filenames: tuple[str, ...], repo_type: str = "model"
+) -> Iterator[None]:
     """On failure, take out of the Hugging Face cache what this load put there for this repo.
 
     New blobs, snapshot links of `filenames`, *.incomplete files, .no_exist markers and locks go, a ref that moved
     is put back, folders left empty are removed. Files that were there before stay, and so do new snapshot links of
     other files (a model card fetched meanwhile) with their blobs. Other repos are not looked at."""
     root = Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE)
-    name = repo_folder_name(repo_id=repo_id, repo_type="model")
+    name = repo_folder_name(repo_id=repo_id, repo_type=repo_type)
     folders = (root / name, root / ".locks" / name)
     before = _cache_listing(folders)
     try:

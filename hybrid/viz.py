@@ -1,4 +1,4 @@
-"""Pictures for people: heat-map overlays on frames, the frames x features map, the RNN's belief over time.
+"""Pictures for people: heat-map overlays on frames, how alike the frames look, the RNN's belief over time.
 
 Everything here is a pure function of arrays (no model, no Gradio): frames in, uint8 images or matplotlib
 Figures out. Figures use the object API (no pyplot state), so they are safe to draw from worker threads.
@@ -100,8 +100,9 @@ def frame_caption(t: float, concepts: Sequence[tuple[str, float]], n: int = 2) -
 
 
 # --- figures --------------------------------------------------------------------------------------
-# Sized for a phone as much as a desktop: ~720 px wide, large type (the image is scaled down on a phone).
-FONT = 12.5
+# Sized for a phone as much as a desktop: ~580 px wide with large type, so text scaled down to a phone's ~340 px
+# still reads at ~13 px (a 720 px figure with 12.5 pt type came out at ~9 px).
+FONT = 14.0
 
 
 def _figure(w: float, h: float, title: str) -> Figure:
@@ -140,7 +141,7 @@ def belief_figure(
     x = np.asarray(times_s, dtype=float) if len(times_s) == T else np.arange(T, dtype=float)
     answer = int(step_probs[-1].argmax())
     order = [answer] + [k for k in np.argsort(-step_probs.max(0)) if k != answer][: max_lines - 1]
-    fig = _figure(6.0, 4.0, "The RNN's belief after every frame")
+    fig = _figure(4.8, 3.9, "The RNN's belief after every frame")
     ax = fig.add_subplot()
     _style(ax)
     if attention is not None and len(attention) == T and T > 1:
@@ -191,37 +192,33 @@ def belief_figure(
     return fig
 
 
-def feature_figure(features: np.ndarray, times_s: Sequence[float], rows: int = 48) -> Figure:
-    """Frames x features: the `rows` feature channels that vary most over the clip (z-scored, ordered by
-    when they peak), and below it how much each frame's feature vector changed from the previous one."""
-    T, D = features.shape
-    f = features.astype(np.float64)
-    std = f.std(0)
-    idx = np.argsort(-std)[: min(rows, D)]
-    z = (f[:, idx] - f[:, idx].mean(0)) / (std[idx] + 1e-6)  # [T,R]
-    z = z[:, np.argsort(z.argmax(0), kind="stable")].T  # [R,T], rows ordered by peak time
-    unit = f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-9)
-    change = np.r_[0.0, 1.0 - (unit[1:] * unit[:-1]).sum(1)] if T > 1 else np.zeros(1)
+def similarity_figure(features: np.ndarray, times_s: Sequence[float]) -> Figure:
+    """How alike the sampled frames look to the CNN: the cosine similarity of every pair of frames' feature
+    vectors [T,T] (1 = the same vector), its colours stretched from the clip's least alike pair to 1, so
+    stretches where the scene holds show as bright blocks along the diagonal and a change as a dark band."""
+    T = features.shape[0]
+    unit = features.astype(np.float64)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True) + 1e-9
+    sim = np.clip(unit @ unit.T, -1.0, 1.0)  # [T,T]
+    low = float(sim.min()) if T > 1 else 0.0
+    low = min(low, 1.0 - 1e-3)  # a clip whose frames are all alike still gets a colour range
     labels = [f"{t:.1f}" for t in times_s] if len(times_s) == T else [str(i) for i in range(T)]
 
-    fig = _figure(6.0, 4.6, "How the CNN's feature vectors change over the clip")
-    top, bottom = fig.subplots(2, 1, height_ratios=[3.2, 1.0], sharex=True)
-    im = top.imshow(z, aspect="auto", cmap="RdBu_r", vmin=-2.5, vmax=2.5, interpolation="nearest")
-    top.set_ylabel(f"{len(idx)} of {D}\nfeatures", fontsize=FONT, color=INK)
-    top.set_yticks([])
-    for s in top.spines.values():
-        s.set_visible(False)
-    cb = fig.colorbar(im, ax=[top, bottom], fraction=0.03, pad=0.01, ticks=[-2, 0, 2], shrink=0.75)
+    fig = _figure(4.8, 4.3, "How alike the frames look to the CNN")
+    ax = fig.subplots()
+    im = ax.imshow(sim, cmap="magma", vmin=low, vmax=1.0, interpolation="nearest")
+    step = max(1, int(np.ceil(T / 8)))
+    ax.set_xticks(np.arange(T)[::step], labels[::step])
+    ax.set_yticks(np.arange(T)[::step], labels[::step])
+    ax.tick_params(colors=INK, labelsize=FONT - 1, length=0)
+    ax.set_xlabel("time in the clip (s)", fontsize=FONT, color=INK)
+    ax.set_ylabel("time in the clip (s)", fontsize=FONT, color=INK)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, shrink=0.85)
     cb.ax.tick_params(labelsize=FONT - 2)
     cb.outline.set_visible(False)
-    cb.set_label("z-score", fontsize=FONT - 2)
-    _style(bottom)
-    bottom.bar(np.arange(T), change, color="#1c7ed6", width=0.7)
-    bottom.set_ylabel("change", fontsize=FONT, color=INK)
-    step = max(1, int(np.ceil(T / 8)))
-    bottom.set_xticks(np.arange(T)[::step], labels[::step])
-    bottom.set_xlabel("sampled frame (time in s)", fontsize=FONT, color=INK)
-    bottom.set_ylim(0, max(0.05, float(change.max()) * 1.15))
+    cb.set_label("alike (1 = the same to the CNN)", fontsize=FONT - 1.5, color=INK)
     return fig
 
 

@@ -7,7 +7,8 @@
 - Errors carry X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound) so the client raises its typed errors.
 - Push: POST /api/repos/create, /api/validate-yaml, /api/models/{repo}/preupload/{rev} (every file "regular",
   so its content comes inline as base64), /api/models/{repo}/commit/{rev} (ndjson), and
-  GET /api/models/{repo}[/revision/{rev}] (repo info). Writes need "Authorization: Bearer <token>".
+  GET /api/models/{repo}[/revision/{rev}] (repo info, files with their sizes). Dataset repos (add_repo's repo_type)
+  answer under /datasets/{repo}/resolve/... and /api/datasets/{repo}. Writes need "Authorization: Bearer <token>".
 Every request is recorded in `hub.requests` as (method, path) so tests can count downloads.
 Hostile repos (add_repo's `trickle` and `claimed_sizes`): a file sent 1 byte every TRICKLE_S (its body, or the
 whole answer, headers included), or an LFS file whose metadata claims another size than it has.
@@ -147,15 +148,19 @@ class FakeHub:
         private: bool = False,
         trickle: dict[str, str] | None = None,
         claimed_sizes: dict[str, int] | None = None,
+        repo_type: str = "model",
     ) -> str:
         """Create (or replace) a repo holding `files`; returns its commit sha.
+
+        repo_type "dataset": served under /datasets/{repo} and /api/datasets/{repo}, as the Hub does.
 
         trickle: file -> "body" (a GET's headers at once, then its body 1 byte every TRICKLE_S; LFS files on the
         CDN) or "headers" (every answer about the file, headers included, 1 byte every TRICKLE_S).
         claimed_sizes: LFS file -> the size its metadata (X-Linked-Size) claims; the CDN still serves the real bytes.
         """
+        key = f"datasets/{repo_id}" if repo_type == "dataset" else repo_id
         with self._lock:
-            repo = self.repos[repo_id] = Repo(
+            repo = self.repos[key] = Repo(
                 files=dict(files), private=private, trickle=dict(trickle or {}), claimed_sizes=dict(claimed_sizes or {})
             )
             return repo.new_commit("initial")
@@ -270,6 +275,8 @@ class FakeHub:
                         return self.resolve(path)
                     if self.command == "GET" and path.startswith("/api/models/"):
                         return self.repo_info(path[len("/api/models/") :])
+                    if self.command == "GET" and path.startswith("/api/datasets/"):
+                        return self.repo_info(path[len("/api/") :])
                     if self.command == "POST" and path == "/api/repos/create":
                         return self.create_repo()
                     if self.command == "GET" and path == "/api/agent-harnesses":  # huggingface_hub's user agent
@@ -319,7 +326,9 @@ class FakeHub:
                 repo_id, sep, _revision = rest.partition("/revision/")
                 repo = self.repo(repo_id)
                 if repo is not None:
-                    siblings = [{"rfilename": name} for name in sorted(repo.files)]
+                    sizes = {n: repo.claimed_sizes.get(n, len(data)) for n, data in repo.files.items()}
+                    siblings = [{"rfilename": n, "size": sizes[n]} for n in sorted(repo.files)]
+                    repo_id = repo_id.removeprefix("datasets/")
                     self.reply_json(
                         200, {"id": repo_id, "modelId": repo_id, "sha": repo.commit, "private": repo.private,
                               "siblings": siblings},
@@ -464,6 +473,11 @@ def _run(req: dict[str, Any]) -> dict[str, Any]:
         elif req["cmd"] == "mixin_push":
             model = HybridCNNRNN.from_pretrained(req["folder"])
             out["url"] = str(model.push_to_hub(req["repo_id"]))
+        elif req["cmd"] == "examples":
+            from hybrid.app.examples import dataset_examples
+
+            found = dataset_examples(req["repo_id"], req["max_bytes"])
+            out |= {"clips": [str(p) for p in found.clips], "problem": found.problem}
         elif req["cmd"] == "cli":
             from hybrid.cli import main
 

@@ -116,13 +116,18 @@ def test_belief_figure_draws_each_class_and_the_decision():
     assert _png(fig)[:4] == b"\x89PNG"
 
 
-def test_feature_figure_handles_short_and_long_clips():
+def test_similarity_figure_shows_where_the_scene_changes():
     rng = np.random.default_rng(1)
-    for T in (1, 16):
-        fig = viz.feature_figure(rng.normal(size=(T, 1280)).astype(np.float32), list(np.arange(T) * 0.5))
-        image = fig.axes[0].images[0].get_array()
-        assert image.shape == (48, T)  # rows = the most varying features, columns = frames
-        assert _png(fig)[:4] == b"\x89PNG"
+    a, b = rng.random(1280), rng.random(1280)  # two scenes: post-ReLU-like (non-negative) features
+    feats = np.stack([(a if t < 6 else b) + 0.05 * rng.random(1280) for t in range(16)]).astype(np.float32)
+    fig = viz.similarity_figure(feats, list(np.arange(16) * 0.5))
+    sim = np.asarray(fig.axes[0].images[0].get_array())
+    assert sim.shape == (16, 16) and np.allclose(np.diag(sim), 1.0, atol=1e-6)
+    assert sim[:6, :6].min() > sim[:6, 6:].max() and sim[6:, 6:].min() > sim[6:, :6].max()  # two bright blocks
+    assert fig.axes[0].images[0].norm.vmin == pytest.approx(sim.min())  # colours stretched over this clip
+    assert _png(fig)[:4] == b"\x89PNG"
+    one = viz.similarity_figure(feats[:1], [0.0])  # one frame, or all alike: still a picture
+    assert np.asarray(one.axes[0].images[0].get_array()).shape == (1, 1) and _png(one)[:4] == b"\x89PNG"
 
 
 # --- hybrid/app -------------------------------------------------------------------------------------
@@ -392,15 +397,6 @@ def test_model_card_lists_classes_and_the_card(app_ctx, app_env, tmp_path, tiny_
     (bare / "README.md").unlink()
     ctx = AppContext.create(AppSettings(model=str(bare), models_dir=tmp_path / "no-models"))
     assert "This model has no card" in card.model_card(ctx, "bare", "")
-
-
-def test_example_videos_come_from_assets_and_the_given_folder(app_ctx, tmp_path):
-    (tmp_path / "b.mp4").write_bytes(b"x")
-    (tmp_path / "a.avi").write_bytes(b"x")
-    (tmp_path / "notes.txt").write_text("x")
-    found = preview.example_videos(app_ctx.settings, tmp_path)
-    ours = [p for p in found if p.parent == tmp_path.resolve()]
-    assert [p.name for p in ours] == ["a.avi", "b.mp4"]
 
 
 # --- app.py handlers and the Blocks contract ----------------------------------------------------------

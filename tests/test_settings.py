@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from hybrid.app.settings import AppSettings
@@ -13,11 +11,11 @@ from hybrid.errors import ConfigError
 
 def test_settings_come_from_the_environment_given():
     s = AppSettings.from_env({
-        "HYBRID_MODEL": " owner/name ", "HYBRID_EXAMPLES": "/srv/clips", "HYBRID_MAX_DURATION_S": "30",
+        "HYBRID_MODEL": " owner/name ", "HYBRID_EXAMPLES": "acme/clips", "HYBRID_MAX_DURATION_S": "30",
         "HYBRID_MAX_FILE_MB": "2.5", "HYBRID_MAX_READ_S": "9", "HYBRID_LIVE_WINDOW_S": "2", "HYBRID_LIVE_POLICY":
         "window", "HYBRID_LIVE_TIME_LIMIT_S": "60", "HYBRID_TIMELINE_MAX_S": "120",
     })  # fmt: skip
-    assert s.model == "owner/name" and s.examples_dirs[-1] == Path("/srv/clips")
+    assert s.model == "owner/name" and s.examples_repo == "acme/clips"
     assert (s.max_duration_s, s.max_file_mb, s.max_read_s) == (30.0, 2.5, 9.0)
     assert (s.live_window_s, s.live_policy, s.live_time_limit_s, s.timeline_max_s) == (2.0, "window", 60, 120.0)
     assert s.limits.max_bytes == 2_500_000 and s.limits.max_duration_s == 30 and s.limits.max_read_s == 9

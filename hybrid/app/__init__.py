@@ -8,9 +8,11 @@ to its components; tests call them without a browser).
     models     the picker: bundled models, the repo-id policy, resolving a choice, the model cache
     card       the Model card tab's text
     clip       Classify: a clip -> the answer, frames with heat maps, belief over time, numbers
-    preview    an H.264 copy for uploads browsers can't play; example clips
+    preview    an H.264 copy for uploads browsers can't play
+    examples   the example clips: a folder's, or a Hub dataset's fetched at start
     live       Live: one webcam frame for one browser session -> the running answer
     timeline   Timeline: a long video -> labelled segments, drawn and downloadable
+    teach      Teach: a browser session's takes -> a model of its own, used, downloaded, published
     gradio_compat  every workaround that touches Gradio's internals, guarded by its version
 """
 

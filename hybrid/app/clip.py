@@ -1,5 +1,5 @@
 """The Classify tab: an uploaded or recorded clip -> everything the page shows (top-5, the sampled frames under a
-heat map with their ImageNet concepts, frames x features, the belief after every RNN step, timings, JSON)."""
+heat map with their ImageNet concepts, how alike the frames look, the belief after every RNN step, timings, JSON)."""
 
 from __future__ import annotations
 
@@ -182,7 +182,7 @@ def render(result: Result, overlay: str = OVERLAY_GRADCAM) -> Outputs:
         label=label_value(p),
         verdict=verdict_markdown(result),
         gallery=gallery_items(result, overlay),
-        features=viz.feature_figure(p.features, p.timestamps_s),
+        features=viz.similarity_figure(p.features, p.timestamps_s),
         belief=viz.belief_figure(p.step_probs, p.labels, p.timestamps_s, p.attention, threshold=_drawn(result)),
         timings=timings_markdown(result),
         details=details(result),

@@ -1,4 +1,4 @@
-"""A copy browsers can play for uploads they can't (avi, MPEG-4 Part 2, HEVC...), and the example clips."""
+"""A copy browsers can play for uploads they can't (avi, MPEG-4 Part 2, HEVC...)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import subprocess
 from pathlib import Path
 
 from .. import container
-from ..video import VIDEO_EXTS
 from .context import AppContext
-from .settings import AppSettings
 
 # (container, codec) pairs browsers play; anything else gets an H.264 preview
 PLAYABLE = {(".mp4", "h264"), (".mp4", "av1"), (".webm", "vp8"), (".webm", "vp9"), (".webm", "av1"), (".ogg", "theora")}
@@ -70,13 +68,3 @@ def browser_preview(ctx: AppContext, path: str | None, max_side: int = 640) -> s
         return None
     ctx.previews.put(out, path)
     return out
-
-
-def example_videos(settings: AppSettings, extra_dir: str | os.PathLike | None = None, limit: int = 12) -> list[Path]:
-    """Clips in the examples folders (assets/examples, HYBRID_EXAMPLES) plus extra_dir (--examples)."""
-    dirs = [*settings.examples_dirs, *([Path(extra_dir)] if extra_dir else [])]
-    found: list[Path] = []
-    for d in dirs:
-        if d.is_dir():
-            found += sorted(p.resolve() for p in d.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
-    return found[:limit]

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..env import env_number
-from ..errors import ConfigError, shorten
-from ..hub import bundled_model_roots
+from ..errors import ConfigError, ModelError, shorten
+from ..hub import bundled_model_roots, check_repo_id
 from ..stream import DEFAULT_WINDOW_S, POLICIES
 from ..video import VideoLimits
 
@@ -20,6 +20,21 @@ def bundled_models_dir() -> Path:
     """The folder of bundled models: the repo's assets/models, or an installed copy's (see hub.py)."""
     roots = bundled_model_roots()
     return next((r for r in roots if r.is_dir()), roots[0])
+
+
+def examples_source(text: str) -> tuple[Path | None, str]:
+    """HYBRID_EXAMPLES -> (a folder, "") or (None, a Hub dataset repo id); (None, "") when unset."""
+    text = text.strip()
+    if not text:
+        return None, ""
+    if Path(text).expanduser().is_dir():
+        return Path(text).expanduser(), ""
+    try:
+        return None, check_repo_id(text.removeprefix("datasets/"), owner_required=True)
+    except ModelError:
+        raise ConfigError(
+            f"HYBRID_EXAMPLES must be a folder or a Hub dataset repo id (owner/name), not {shorten(text)!r}"
+        ) from None
 
 
 MAX_SIDE = 4096  # px: larger frames are refused (a decoder would allocate hundreds of MB per frame)
@@ -44,7 +59,9 @@ class TeachLimits:
 class AppSettings:
     model: str = ""  # HYBRID_MODEL: a model folder (offered first) or a Hub repo id (typed in the repo box)
     models_dir: Path = field(default_factory=bundled_models_dir)  # the bundled model folders
-    examples_dirs: tuple[Path, ...] = (EXAMPLES_DIR,)  # + HYBRID_EXAMPLES
+    examples_dir: Path = EXAMPLES_DIR  # the repo's assets/examples (git-ignored: a Space owner's own clips)
+    examples_folder: Path | None = None  # HYBRID_EXAMPLES naming a folder...
+    examples_repo: str = ""  # ...or a Hub dataset repo (owner/name), fetched at start (see app/examples.py)
     max_duration_s: float = 60.0  # HYBRID_MAX_DURATION_S: longer clips are refused
     max_file_mb: float = 100.0  # HYBRID_MAX_FILE_MB: the upload cap (Gradio's max_file_size and the reader's)
     max_read_s: float = 120.0  # HYBRID_MAX_READ_S: a clip that takes longer to decode is given up
@@ -69,11 +86,12 @@ class AppSettings:
         def number(name: str, default: float, integer: bool = False) -> float:
             return env_number(name, default, integer, env)
 
-        examples = env.get("HYBRID_EXAMPLES", "").strip()
+        folder, repo = examples_source(env.get("HYBRID_EXAMPLES", ""))
         return cls(
             model=env.get("HYBRID_MODEL", "").strip(),
             models_dir=d.models_dir,
-            examples_dirs=d.examples_dirs + ((Path(examples),) if examples else ()),
+            examples_folder=folder,
+            examples_repo=repo,
             max_duration_s=number("HYBRID_MAX_DURATION_S", d.max_duration_s),
             max_file_mb=number("HYBRID_MAX_FILE_MB", d.max_file_mb),
             max_read_s=number("HYBRID_MAX_READ_S", d.max_read_s),
