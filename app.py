@@ -100,7 +100,7 @@ class Handlers:
         return gr.skip() if items is None else items
 
     def fix_preview(self, video: str | None):
-        """After a successful run: swap an upload the browser can't play (avi, HEVC...) for a small H.264 copy."""
+        """Swap an upload the browser can't play (avi, HEVC...) for a small H.264 copy (see playable_preview)."""
         copy = preview.browser_preview(self.ctx, video)
         return gr.skip() if copy is None else copy
 
@@ -300,6 +300,16 @@ def idle_text(examples: bool) -> str:
     return IDLE.replace(" or record one", ", record one, or pick an example below", 1) if examples else IDLE
 
 
+def playable_preview(ui: Handlers, video: gr.Video, triggers: list, examples: gr.Examples | None = None) -> None:
+    """As soon as a clip is in the player (uploaded, recorded, an example put there), whatever the run makes of
+    it: an upload the browser can't play (avi, HEVC...) becomes a small H.264 copy, a webcam recording without a
+    duration gets one (see preview.browser_preview)."""
+    kw = dict(api_visibility="private", show_progress="hidden", concurrency_limit=2, concurrency_id="preview")
+    gr.on(triggers, ui.fix_preview, video, video, **kw)
+    if examples is not None:
+        examples.load_input_event.then(ui.fix_preview, video, video, **kw)
+
+
 def explained_plot(title: str, note: str, elem_id: str) -> gr.Plot:
     """A column: a heading, one sentence on how to read the picture, the picture."""
     with gr.Column(min_width=320):
@@ -381,9 +391,7 @@ def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, clips: tuple
         concurrency_id="model",
     )
     boxes = [answer_box, results_box]
-    run_event.success(show_results, None, boxes, api_visibility="private", show_progress="hidden").then(
-        ui.fix_preview, video, video, api_visibility="private", show_progress="hidden"
-    )
+    run_event.success(show_results, None, boxes, api_visibility="private", show_progress="hidden")
     run_event.failure(ui.show_failure, None, [verdict, *boxes], api_visibility="private", show_progress="hidden")
 
     def on_clear(video: str | None):
@@ -411,6 +419,7 @@ def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, clips: tuple
             )
         if shown.cache_event is not None:
             shown.cache_event.success(show_results, None, boxes, api_visibility="private", show_progress="hidden")
+    playable_preview(ui, video, [video.upload, video.stop_recording], shown if clips and default else None)
 
 
 # --- Live tab -----------------------------------------------------------------------------------------------
@@ -501,7 +510,7 @@ def timeline_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, clips: t
         with gr.Accordion("All numbers (JSON)", open=False):
             details = gr.JSON(elem_id="tl-details")
     for trigger in [run.click] + ([shown.load_input_event.then] if clips else []):
-        event = trigger(
+        trigger(
             ui.timeline_page,
             [video, model, repo_id, window, stride],
             [summary, strip, plot, table, files, details, results],
@@ -511,7 +520,7 @@ def timeline_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, clips: t
             concurrency_id="timeline",
             api_visibility="private",
         )
-        event.success(ui.fix_preview, video, video, api_visibility="private", show_progress="hidden")
+    playable_preview(ui, video, [video.upload], shown if clips else None)
 
 
 # --- Teach tab ---------------------------------------------------------------------------------------------

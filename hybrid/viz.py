@@ -311,7 +311,7 @@ def timeline_figure(
     winners = list(dict.fromkeys(int(k) for k in probs.argmax(1)))
     others = [int(k) for k in np.argsort(-probs.max(0)) if int(k) not in winners]
     order = (winners + others)[: max(max_lines, len(winners))]
-    fig = _figure(7.2, 3.2, "Confidence of each action along the video")
+    fig = _figure(5.6, 4.0, "Confidence of each action along the video")
     ax = fig.add_subplot()
     _style(ax)
     for k in order:
@@ -325,7 +325,8 @@ def timeline_figure(
     ax.set_xlabel("time in the video (s), one point per window", fontsize=FONT, color=INK)
     ax.set_ylabel("probability", fontsize=FONT, color=INK)
     ax.grid(axis="y", color="#f1f3f5")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=FONT - 2)
+    # below the plot, not beside it: the figure stays narrow enough to read on a phone
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False, fontsize=FONT - 2)
     return fig
 
 

@@ -100,6 +100,23 @@ def test_a_file_the_browser_cannot_play_gets_a_playable_preview(browser, server,
     page.close()
 
 
+def test_a_refused_avi_still_plays_in_the_page(browser, server, tmp_path):
+    """The preview is made when the clip arrives, not after a successful run: a clip refused as too long for
+    Classify (the tests' limit is MAX_DURATION_S) is still there to watch."""
+    from app_server import MAX_DURATION_S
+
+    page = open_page(browser, server)
+    n = int((MAX_DURATION_S + 1.5) * 30)
+    upload(page, index_clip(tmp_path / "long.avi", n, size=(160, 120), codec="mpeg4"))
+    page.locator("#verdict").get_by_text(re.compile("the limit here is")).wait_for(state="visible")
+    assert "Timeline" in page.locator("#verdict").inner_text()
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#video-in video');"
+        " return v && v.src.includes('.preview.mp4') && v.readyState >= 1 && !v.error && isFinite(v.duration) }"
+    )
+    page.close()
+
+
 def test_bad_file_shows_the_reason_and_the_app_keeps_serving(browser, server, tmp_path, shots):
     page = open_page(browser, server)
     bad = tmp_path / "notes.mp4"
@@ -170,7 +187,22 @@ def test_phone_width(browser, server, tmp_path, shots):
     assert no_sideways_scroll(page)
     box = page.locator("#verdict h2").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    # the plots are drawn narrow enough that their text is not shrunk to nothing: >= 55 % of their pixels
+    for plot in ("#features img", "#belief img"):
+        img = page.locator(plot)
+        natural = img.evaluate("i => i.naturalWidth")
+        assert img.bounding_box()["width"] >= 0.55 * natural, (plot, natural)
     page.screenshot(path=str(shots / "phone-result.png"), full_page=True)
+    # every tab in sight (the strip wraps; nothing behind a "⋯" menu), each opens without sideways scrolling
+    assert (
+        page.get_by_role("button", name="More tabs").count() == 0
+        or not page.get_by_role("button", name="More tabs").is_visible()
+    )
+    for name in ("Live (webcam)", "Timeline (long videos)", "Teach your own", "Model card", "Classify a clip"):
+        tab = page.get_by_role("tab", name=name)
+        expect(tab).to_be_visible()
+        tab.click()
+        assert no_sideways_scroll(page), name
     page.close()
 
 
