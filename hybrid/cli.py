@@ -10,13 +10,24 @@ from .errors import HybridError
 
 
 def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="name the action in a video")
-    p.add_argument("video")
+    p = sub.add_parser(
+        "predict",
+        help="name the action in a video, or in many (--out: one JSON line each; runs under torchrun)",
+        description="One video: the answer. Folders, globs, .txt lists of paths or several videos with --out FILE: "
+        "one JSON line per video (the --json answer plus path and error), skipping videos already in FILE; under "
+        "torchrun each process takes a disjoint share and rank 0 merges.",
+    )
+    p.add_argument("video", nargs="+", help="a video; or, with --out, videos, folders, globs, .txt lists")
     p.add_argument("--model", default=None, help="model folder or Hub repo id (default: the bundled model)")
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--max-duration", type=float, default=None, help="refuse clips longer than this (seconds)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--detail", action="store_true", help="with --json: per-step probabilities, timestamps")
+    p.add_argument("--detail", action="store_true", help="with --json or --out: per-step probabilities, timestamps")
+    p.add_argument("--out", default=None, help="JSON lines file to write (resumable): many videos at once")
+    p.add_argument("--timeline", action="store_true", help="with --out: each video's timeline (segments) instead")
+    p.add_argument("--window", type=float, default=None, help="with --timeline: seconds behind each answer")
+    p.add_argument("--stride", type=float, default=None, help="with --timeline: seconds between windows")
+    p.add_argument("--no-progress", action="store_true", help="with --out: no progress bar")
     p.set_defaults(func=cmd_predict)
 
 
@@ -25,23 +36,64 @@ def cmd_predict(args) -> int:
 
     if args.topk < 1:
         raise HybridError("--topk must be at least 1")
+    _check_windows(args)
+    if args.out is not None:
+        return _predict_many(args)
+    if len(args.video) > 1 or args.timeline:
+        raise HybridError("several videos, folders or --timeline need --out FILE (one JSON line per video)")
+    video = args.video[0]
     limits = VideoLimits(max_duration_s=args.max_duration)
-    open_video(args.video, limits).release()  # a bad file fails before torch and the model load
+    open_video(video, limits).release()  # a bad file fails before torch and the model load
     from .pipeline import Recognizer
 
     rec = Recognizer(args.model, limits=limits)
-    pred = rec(args.video, topk=args.topk)
+    pred = rec(video, topk=args.topk)
     if args.json:
         print(json.dumps(pred.to_dict(detail=args.detail)))
         return 0
     v = pred.video
-    print(f"{args.video}: {v['width']}x{v['height']}, {v['duration_s']:.1f} s, {len(pred.indices)} frames sampled")
+    print(f"{video}: {v['width']}x{v['height']}, {v['duration_s']:.1f} s, {len(pred.indices)} frames sampled")
     if pred.known is False:
         print(f"  not one of the {len(rec.labels)} actions this model knows: {pred.why_unknown}; the closest:")
     for label, score in pred.topk:
         print(f"  {score:6.1%}  {label}")
     print("  " + ", ".join(f"{k} {t:.0f} ms" for k, t in pred.timings_ms.items()))
     return 0
+
+
+def _check_windows(args) -> None:
+    if (args.window is not None and not args.window > 0) or (args.stride is not None and not args.stride > 0):
+        raise HybridError("--window and --stride must be positive (seconds)")
+
+
+def _predict_many(args) -> int:
+    """predict --out: every video of the inputs -> a line of args.out, this process's share under torchrun."""
+    from .batch import expand_inputs, predict_many
+    from .distributed import world
+    from .video import VideoLimits
+
+    if not expand_inputs(args.video):
+        raise HybridError(f"no videos in {' '.join(args.video)}")
+    from .pipeline import Recognizer
+    from .stream import DEFAULT_WINDOW_S
+    from .timeline import build_timeline
+
+    limits = VideoLimits(max_duration_s=args.max_duration)
+    with world() as w:
+        rec = Recognizer(args.model, limits=limits)
+
+        def answer(path: str) -> dict:
+            if args.timeline:
+                return build_timeline(rec, path, args.window or DEFAULT_WINDOW_S, args.stride).to_dict()
+            return rec(path, topk=args.topk).to_dict(detail=args.detail)
+
+        report = predict_many(answer, args.video, args.out, w, progress=not args.no_progress)
+    if w.main:
+        print(
+            f"{report.out}: {report.done} videos answered now ({report.failed} with an error), "
+            f"{report.skipped} already there, {report.total} in all"
+        )
+    return 1 if report.failed else 0
 
 
 def _add_timeline(sub) -> None:
@@ -59,8 +111,7 @@ def _add_timeline(sub) -> None:
 def cmd_timeline(args) -> int:
     from .video import VideoLimits, open_video
 
-    if (args.window is not None and not args.window > 0) or (args.stride is not None and not args.stride > 0):
-        raise HybridError("--window and --stride must be positive (seconds)")
+    _check_windows(args)
     limits = VideoLimits(max_duration_s=args.max_duration)
     open_video(args.video, limits).release()  # a bad file fails before torch and the model load
     from .pipeline import Recognizer
