@@ -224,9 +224,14 @@ def cmd_train(args) -> int:
 
     if args.preset == "few-shot":
         return _few_shot(args)
+    from .distributed import world
+
     card = _read_json(args.card, "model card details")
-    model = train(args.data, args.out, _recipe(args), args.cache, args.device, card=card, calibrate=args.calibrate)
-    print(f"saved {args.out} ({len(model.labels)} classes: {', '.join(model.labels)})")
+    with world(args.device) as w:
+        model = train(args.data, args.out, _recipe(args), args.cache, args.device, card=card, calibrate=args.calibrate,
+                      world=w)  # fmt: skip
+    if w.main:
+        print(f"saved {args.out} ({len(model.labels)} classes: {', '.join(model.labels)})")
     return 0
 
 
@@ -322,11 +327,16 @@ def _add_eval(sub) -> None:
 def cmd_eval(args) -> int:
     if args.cv:
         kfold = _kfold(args.cv)  # before any work: a bad --cv fails at once
+        from .distributed import world
         from .train import cross_validate, load_dataset, pick_device
 
         recipe = _recipe(args)
-        device = pick_device(args.device)
-        report = cross_validate(load_dataset(args.data, recipe, args.cache, device), recipe, device, kfold=kfold)
+        with world(args.device) as w:  # under torchrun: clips and folds spread over the ranks, rank 0 reports
+            device = w.device(pick_device(args.device))
+            ds = load_dataset(args.data, recipe, args.cache, device, quiet=not w.main, world=w)
+            report = cross_validate(ds, recipe, device, quiet=not w.main, kfold=kfold, world=w)
+        if not w.main:
+            return 0
     else:
         from .evaluate import evaluate
         from .pipeline import Recognizer

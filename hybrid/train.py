@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from . import openset
 from .backbones import PACKAGED_IMAGENET, split_backbone
 from .data import Sample, leave_one_group_out, scan_folder, split_groups, stratified_kfold
+from .distributed import World
 from .errors import DataError
 from .features import Augment, FeatureCache, augment_variants
 from .model import HybridCNNRNN
@@ -51,16 +52,22 @@ Progress = Callable[[str, int, int], Any]  # (stage: "features" | "folds" | "epo
 
 
 def load_dataset(data: str | Path, recipe: Recipe, cache_dir: str | Path, device: str = "cpu", engine: str = "torch",
-                 progress: Progress | None = None, quiet: bool = False) -> Dataset:  # fmt: skip
+                 progress: Progress | None = None, quiet: bool = False, world: World = World()) -> Dataset:  # fmt: skip
     """Scan the folder and fill the feature cache (one CNN pass per clip and augmentation; `engine` "auto" takes
-    the fast CNN engine for a frozen backbone on the CPU)."""
+    the fast CNN engine for a frozen backbone on the CPU). Under torchrun each rank computes a disjoint share of
+    the clips into the shared cache, then, after a barrier, every rank reads them all from it."""
     samples = scan_folder(data, recipe.group_pattern, recipe.labels)
     labels = recipe.labels or sorted({s.label for s in samples})
     encoder = HybridCNNRNN(recipe.model_config(labels, PACKAGED_IMAGENET))
     cache = FeatureCache(encoder, cache_dir, grid=recipe.grid, device=device, finetune=recipe.finetune, engine=engine)
     augs = augment_variants(recipe.aug_copies, recipe.flip, recipe.crop, recipe.color, seed=recipe.seed)
     ds = Dataset(samples, labels, [labels.index(s.label) for s in samples])
-    for i, s in enumerate(tqdm(samples, desc="features", unit="clip", disable=quiet)):
+    if world.size > 1:  # each clip computed once, by one rank
+        mine = world.shard(samples)
+        for s in tqdm(mine, desc=f"features (rank 0 of {world.size})", unit="clip", disable=quiet or not world.main):
+            cache.get(s.path, augs)
+        world.barrier()
+    for i, s in enumerate(tqdm(samples, desc="features", unit="clip", disable=quiet or world.size > 1)):
         ds.feats.append(cache.get(s.path, augs))
         if progress is not None:
             progress("features", i + 1, len(samples))
@@ -108,6 +115,10 @@ class Trainable(nn.Module):
         B, T = x.shape[:2]
         return self.pool(self.tail(x.flatten(0, 1))).view(B, T, -1)
 
+    def forward(self, x: torch.Tensor) -> list:
+        """Cached features or activations -> each ensemble member's output (what the loss reads)."""
+        return _member_outputs(self.head, self.features(x))
+
     def train(self, mode: bool = True) -> Trainable:
         super().train(mode)
         for m in self.modules():
@@ -150,12 +161,24 @@ def clip_features(model: HybridCNNRNN, ds: Dataset, idx: list[int], recipe: Reci
 
 
 def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], recipe: Recipe, device: str, quiet=False,
-        progress: Progress | None = None):  # fmt: skip
+        progress: Progress | None = None, world: World = World()):  # fmt: skip
     """Train model.head (and the backbone's last `recipe.finetune` units) on cached features or activations;
-    early-stops on val accuracy when val is given."""
+    early-stops on val accuracy when val is given.
+
+    Under torchrun the net trains as DistributedDataParallel: every rank draws the same global batch (same
+    seed, same jitter), takes every world.size-th clip of it, and its loss is its clips' share of the global
+    batch's mean, so the averaged gradient is the one a single process computes for the whole batch. (A
+    DistributedSampler would put other clips together in a batch, and N processes would train another model
+    than one.) Validation runs on every rank, so they all stop at the same epoch."""
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
     net = Trainable(model, recipe.finetune).to(device)
+    step = net
+    if world.size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        step = DistributedDataParallel(net, device_ids=[torch.device(device).index] if device.startswith("cuda")
+                                       else None, broadcast_buffers=False)  # fmt: skip
     groups = [{"params": list(net.head.parameters()), "lr": recipe.lr}]
     if net.tail is not None:
         groups.append({"params": list(net.tail.parameters()), "lr": recipe.backbone_lr})
@@ -181,16 +204,19 @@ def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], reci
             idx = order[b * recipe.batch_size : (b + 1) * recipe.batch_size]
             if not idx:
                 continue
-            x, y = _batch(ds, idx, recipe, rng, device)
-            feats = net.features(x)
-            loss = sum(_loss(out, y, weight, recipe) for out in _member_outputs(net.head, feats))
+            x, y = _batch(ds, idx, recipe, rng, device)  # [B,...]: the global batch, the same on every rank
+            denom = weight[y].sum()  # the global batch's weighted count: each rank's loss is its share
+            mine = slice(world.rank, None, world.size)
+            if len(idx) <= world.rank:  # a last batch too small for every rank: run one clip, count nothing
+                mine, denom = slice(0, 1), denom * math.inf
+            loss = sum(_loss(out, y[mine], weight, recipe, denom) for out in step(x[mine])) * world.size
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             opt.step()
             sched.step()
-            total += float(loss.detach()) * len(idx)
-        row = {"epoch": epoch + 1, "loss": total / len(train)}
+            total += float(loss.detach()) / world.size * len(idx)
+        row = {"epoch": epoch + 1, "loss": sum(world.gather(total)) / len(train)}
         if val:
             logits = predict_logits(model, ds, val, recipe, device)
             yv = torch.tensor([ds.y[i] for i in val])
@@ -216,13 +242,15 @@ def _member_outputs(head, x: torch.Tensor):
     return head.forward_members(x) if hasattr(head, "forward_members") else [head(x)]
 
 
-def _loss(out, y: torch.Tensor, weight: torch.Tensor, recipe: Recipe) -> torch.Tensor:
-    loss = F.cross_entropy(out.logits, y, weight=weight, label_smoothing=recipe.label_smoothing)
+def _loss(out, y: torch.Tensor, weight: torch.Tensor, recipe: Recipe, denom: torch.Tensor) -> torch.Tensor:
+    """The class-weighted, label-smoothed cross-entropy of these clips, summed and divided by `denom` (the
+    weighted clip count of the whole batch: for the whole batch, exactly cross_entropy's weighted mean)."""
+    ce = dict(weight=weight, label_smoothing=recipe.label_smoothing, reduction="none")
+    loss = F.cross_entropy(out.logits, y, **ce).sum() / denom
     if recipe.step_loss:
         T = out.step_logits.shape[1]
-        loss = loss + recipe.step_loss * F.cross_entropy(
-            out.step_logits.flatten(0, 1), y.repeat_interleave(T), weight=weight, label_smoothing=recipe.label_smoothing
-        )
+        steps = F.cross_entropy(out.step_logits.flatten(0, 1), y.repeat_interleave(T), **ce).sum() / (denom * T)
+        loss = loss + recipe.step_loss * steps
     return loss
 
 
@@ -251,48 +279,53 @@ def cross_validate(
     recipe: Recipe,
     device: str = "cpu",
     quiet: bool = False,
-    shard: tuple[int, int] = (0, 1),
     kfold: int | None = None,
     progress: Progress | None = None,
     score_gate: bool = True,
+    world: World = World(),
 ) -> dict[str, Any]:
     """Leave-one-group-out: for each group, train on the others, test on it. Returns accuracy stats.
 
     kfold=K: K stratified folds of whole groups instead (data.stratified_kfold; with no group pattern, of clips).
-    shard=(i, n) runs only every n-th fold starting at i (to spread the folds over processes).
+    Under torchrun the folds are spread over the ranks (each trains its folds alone) and every rank gets the one
+    report, the same as a single process's.
     """
     t0 = time.time()
     template = new_model(recipe, ds.labels)  # every fold starts from the same initial head
-    folds, y_true, y_pred = [], [], []
-    tta: dict[str, list[int]] = {}
+    records: list[tuple[int, dict[str, Any], dict[str, list[int]]]] = []  # (split, fold, tta predictions)
     kind = recipe.model.openset_score
     every = stratified_kfold(ds.samples, kfold, recipe.seed) if kfold else leave_one_group_out(ds.samples)
-    splits = list(every)[shard[0] :: shard[1]]
-    for done, (group, train_idx, test_idx) in enumerate(tqdm(splits, desc="folds", disable=quiet)):
+    splits = world.shard(list(enumerate(every)))
+    bar = tqdm(splits, desc="folds" if world.size == 1 else f"folds (rank 0 of {world.size})",
+               disable=quiet or not world.main)  # fmt: skip
+    for done, (split, (group, train_idx, test_idx)) in enumerate(bar):
         train_idx, val_idx = split_groups(ds.samples, train_idx, recipe.val_groups, seed=recipe.seed)
         model = copy.deepcopy(template)
         fit(model, ds, train_idx, val_idx, recipe, device, quiet=True)
         logits = predict_logits(model, ds, test_idx, recipe, device)
         pred = logits.argmax(1).tolist()
         view_logits = {(0, (0, 1)): logits}  # (variant, temporal view) -> logits, each computed once
+        tta: dict[str, list[int]] = {}
         for name, views in test_time_views(recipe).items():
             for key in views:
                 if key not in view_logits:
                     view_logits[key] = predict_logits(model, ds, test_idx, recipe, device, *key)
-            total = sum(view_logits[key] for key in views)
-            tta.setdefault(name, []).extend(total.argmax(1).tolist())
+            tta[name] = sum(view_logits[key] for key in views).argmax(1).tolist()
         truth = [ds.y[i] for i in test_idx]
         acc = float(np.mean([p == t for p, t in zip(pred, truth)]))
         scores = [round(float(v), 6) for v in openset.score(logits, kind)]  # clips the fold's model never saw
         exemplars = openset.exemplars_of(clip_features(model, ds, train_idx, recipe, device))
         sims = openset.similarity(clip_features(model, ds, test_idx, recipe, device), exemplars)
-        folds.append({"group": group, "n": len(test_idx), "accuracy": acc, "test": test_idx, "truth": truth,
-                      "pred": pred, "openset_scores": scores,
-                      "similarities": [round(float(v), 6) for v in sims]})  # fmt: skip
-        y_true += truth
-        y_pred += pred
+        fold = {"group": group, "n": len(test_idx), "accuracy": acc, "test": test_idx, "truth": truth, "pred": pred,
+                "openset_scores": scores, "similarities": [round(float(v), 6) for v in sims]}  # fmt: skip
+        records.append((split, fold, tta))
         if progress is not None:
             progress("folds", done + 1, len(splits))
+    records = sorted((r for rank in world.gather(records) for r in rank), key=lambda r: r[0])  # as one process
+    folds = [fold for _, fold, _ in records]
+    y_true = [t for f in folds for t in f["truth"]]
+    y_pred = [p for f in folds for p in f["pred"]]
+    tta = {name: [p for _, _, t in records for p in t[name]] for name in (records[0][2] if records else {})}
     report = summarize(y_true, y_pred, ds.labels)
     accuracy_tta = {name: float(np.mean([p == t for p, t in zip(preds, y_true)])) for name, preds in tta.items()}
     report.update(
@@ -354,12 +387,13 @@ class Trained:
 
 
 def train(data: str | Path, out: str | Path, recipe: Recipe, cache_dir: str | Path, device: str = "auto",
-          card: dict[str, Any] | None = None, calibrate: bool = False) -> HybridCNNRNN:  # fmt: skip
+          card: dict[str, Any] | None = None, calibrate: bool = False,
+          world: World = World()) -> HybridCNNRNN:  # fmt: skip
     """Train on every clip under `data` (minus val groups when recipe.val_groups) and save to `out`.
 
     calibrate: first cross-validate the recipe (leave one group out) and give the model the open-set threshold
     that accepts openset.ACCEPT of the held-out clips (a clip scoring below it is "none of these")."""
-    return run_training(data, out, recipe, cache_dir, device, card, calibrate).model
+    return run_training(data, out, recipe, cache_dir, device, card, calibrate, world=world).model
 
 
 def run_training(
@@ -375,26 +409,31 @@ def run_training(
     progress: Progress | None = None,
     quiet: bool = False,
     score_gate: bool = True,
+    world: World = World(),
 ) -> Trained:
     """train(), and what it measured: kfold=K cross-validates with K stratified folds instead of leaving one group
     out; `card` may be a function of the CV report; `progress` hears of every clip, fold and epoch;
-    score_gate False: the open-set look gate alone."""
-    device = pick_device(device)
+    score_gate False: the open-set look gate alone. Under torchrun (`world`): features sharded by clip, folds
+    spread over the ranks, the model trained under DistributedDataParallel, and rank 0 alone writes `out`."""
+    device = world.device(pick_device(device))
+    quiet = quiet or not world.main
     seconds, t0 = {}, time.perf_counter()
-    ds = load_dataset(data, recipe, cache_dir, device, engine, progress, quiet)
+    ds = load_dataset(data, recipe, cache_dir, device, engine, progress, quiet, world)
     seconds["features"], t0 = time.perf_counter() - t0, time.perf_counter()
-    cv = cross_validate(ds, recipe, device, quiet, kfold=kfold, progress=progress, score_gate=score_gate) \
-        if calibrate else None  # fmt: skip
+    cv = cross_validate(ds, recipe, device, quiet, kfold=kfold, progress=progress, score_gate=score_gate,
+                        world=world) if calibrate else None  # fmt: skip
     seconds["cross_validation"], t0 = time.perf_counter() - t0, time.perf_counter()
     model = new_model(recipe, ds.labels)
     train_idx, val_idx = split_groups(ds.samples, list(range(len(ds.samples))), recipe.val_groups, recipe.seed)
-    history = fit(model, ds, train_idx, val_idx, recipe, device, quiet, progress)
+    history = fit(model, ds, train_idx, val_idx, recipe, device, quiet, progress, world)
     card = card(cv) if callable(card) else card
     if cv is not None:
         model = with_openset(model, clip_features(model, ds, train_idx, recipe, device), cv["openset"])
         card = {**(card or {}), "open_set": _openset_card(cv["openset"], cv, len(ds.samples))}
     model = model.cpu().eval()
-    save(model, out, recipe, history, card)
+    if world.main:
+        save(model, out, recipe, history, card)
+    world.barrier()  # the folder is written before any rank goes on
     seconds["training"] = time.perf_counter() - t0
     return Trained(model, ds, cv, seconds)
 
@@ -446,8 +485,6 @@ def calibrate(
         raise DataError(f"{model_dir} has no readable training.json (the recipe it was trained with): {e}") from e
     recipe = Recipe().updated(spec.get("recipe", spec))
     model = HybridCNNRNN.from_pretrained(model_dir)
-    if isinstance(cv, dict) and "folds" not in cv and len(cv) == 1:  # scripts/parallel_cv.py's summary of one run
-        cv = next(iter(cv.values()))
     folds = cv.get("folds") if isinstance(cv, dict) else None
     if cv is not None and (not folds or any("openset_scores" not in f or "n" not in f for f in folds)):
         raise DataError("the cross-validation report has no folds with open-set scores (run eval --cv groups --json)")

@@ -4,7 +4,9 @@
         --grid '{"spatial_pool": ["avg", "2x2"]}' --base '{"epochs": 60}' --out cache/cv.jsonl
 
 Every combination of the --grid values (on top of --base) is cross-validated; one JSON line per recipe.
-Features are cached, so recipes that share the CNN settings share one CNN pass.
+Features are cached, so recipes that share the CNN settings share one CNN pass. On a big machine, run it under
+`torchrun --standalone --nproc_per_node N scripts/cv_search.py ...`: clips and folds are spread over the N
+processes and rank 0 writes the lines.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hybrid.distributed import World, world  # noqa: E402
 from hybrid.train import Recipe, cross_validate, load_dataset, pick_device  # noqa: E402
 
 CNN_KEYS = (
@@ -50,11 +53,15 @@ def main() -> None:
     ap.add_argument("--cache", default="cache/features")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--shard", default="0/1", help="i/n: run every n-th fold from i (merge the outputs' folds)")
     args = ap.parse_args()
     base = Recipe(group_pattern=args.group_pattern, labels=args.labels).updated(json.loads(args.base))
     grid = json.loads(args.grid)
-    device = pick_device(args.device)
+    with world(args.device) as w:  # under torchrun: clips and folds spread over the ranks, rank 0 writes
+        run(args, base, grid, w)
+
+
+def run(args, base: Recipe, grid: dict, w: World) -> None:
+    device = w.device(pick_device(args.device))
     combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] or [{}]
     # group the runs by CNN settings so each feature set is loaded once
     combos.sort(key=lambda c: cnn_key(base.updated(c)))
@@ -65,10 +72,10 @@ def main() -> None:
         if key not in datasets:
             datasets.clear()
             t0 = time.time()
-            datasets[key] = load_dataset(args.data, recipe, args.cache, device)
-            print(f"# features {key}: {time.time() - t0:.0f} s", flush=True)
-        i, n = (int(v) for v in args.shard.split("/"))
-        report = cross_validate(datasets[key], recipe, device, shard=(i, n))  # a folds bar on stderr
+            datasets[key] = load_dataset(args.data, recipe, args.cache, device, quiet=not w.main, world=w)
+            if w.main:
+                print(f"# features {key}: {time.time() - t0:.0f} s", flush=True)
+        report = cross_validate(datasets[key], recipe, device, world=w)  # a folds bar on stderr
         row = {
             "combo": combo,
             "accuracy": round(report["accuracy"], 4),
@@ -81,6 +88,8 @@ def main() -> None:
             "folds": report["folds"],
             "recipe": recipe.to_dict(),
         }
+        if not w.main:
+            continue
         print(json.dumps(row), flush=True)
         if args.out:
             with open(args.out, "a") as f:

@@ -52,14 +52,18 @@ def cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory) -> Path:
     """4 classes x 4 groups x 2 clips, named <idx>_<group>_<class>.avi like UT-Interaction."""
-    root = tmp_path_factory.mktemp("tiny_ds")
-    rng = np.random.default_rng(0)
+    return write_dataset(tmp_path_factory.mktemp("tiny_ds") / "set1", groups=4, per_group=2, seed=0).parent
+
+
+def write_dataset(root: Path, groups: int, per_group: int, seed: int) -> Path:
+    """root/<class>/<idx>_<group>_<k>.avi: CLASSES x groups x per_group clips (UT-Interaction's names)."""
+    rng = np.random.default_rng(seed)
     idx = 0
     for k, cls in enumerate(CLASSES):
-        (root / "set1" / cls).mkdir(parents=True)
-        for group in range(4):
-            for _ in range(2):
-                cv2_write(root / "set1" / cls / f"{idx}_{group}_{k}.avi", clip_frames(cls, rng), fps=10, fourcc="MJPG")
+        (root / cls).mkdir(parents=True)
+        for group in range(groups):
+            for _ in range(per_group):
+                cv2_write(root / cls / f"{idx}_{group}_{k}.avi", clip_frames(cls, rng), fps=10, fourcc="MJPG")
                 idx += 1
     return root
 
@@ -215,7 +219,7 @@ def test_finetuning_the_head_conv_trains_the_saved_backbone(tiny_dataset, cache,
     assert model.config.imagenet_concepts is False
     pred = Recognizer(tmp_path / "ft", engine="torch")(ds.samples[i].path, explain=True)
     assert pred.concepts == [] and pred.heatmaps is not None
-    report = cross_validate(ds, recipe, quiet=True, shard=(0, 2))
+    report = cross_validate(ds, recipe, quiet=True, kfold=2)
     assert report["accuracy"] >= 0.85, report["confusion"]
 
 
