@@ -118,6 +118,22 @@ def test_without_the_hub_the_cached_clips_are_offered(dataset_hub, hf_home, tmp_
     assert [Path(p).name for p in offline["clips"]] == ["a.mp4", "b.mp4"] and "HF_HUB_OFFLINE" in offline["problem"]
 
 
+def test_a_dataset_file_that_trickles_is_given_up_at_the_deadline(dataset_hub, tmp_path):
+    made = tmp_path / "made"
+    made.mkdir()
+    files = {"a.mp4": clip_bytes(made, "a.mp4"), "slow.mp4": clip_bytes(made, "slow.mp4", 45)}  # other bytes
+    dataset_hub.add_repo("acme/slow", files, trickle={"slow.mp4": "body"}, repo_type="dataset")
+    w = worker(dataset_hub, tmp_path / "hf", tmp_path, HYBRID_HUB_TIMEOUT_S="3")
+    try:
+        out = w.call("examples", repo_id="acme/slow", max_bytes=CAP)
+    finally:
+        w.close()
+    assert [Path(p).name for p in out["clips"]] == ["a.mp4"]
+    assert "slow.mp4" in out["problem"] and "did not deliver" in out["problem"]
+    assert out["seconds"] < 15  # the deadline (3 s plus the file's size at 2 MB/s), not the trickle's hours
+    assert not list((tmp_path / "hf").rglob("slow.mp4")) and not list((tmp_path / "hf").rglob("*.incomplete"))
+
+
 def test_an_unknown_or_empty_dataset_gives_no_examples_and_says_why(dataset_hub, tmp_path):
     dataset_hub.add_repo("acme/empty", {"README.md": b"# nothing"}, repo_type="dataset")
     w = worker(dataset_hub, tmp_path / "hf", tmp_path)
