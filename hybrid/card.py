@@ -45,7 +45,7 @@ def _fmt(v: Any) -> str:
 def _render(value: Any) -> str:
     if isinstance(value, dict):
         rows = [f"| {k} | {_fmt(v)} |" for k, v in value.items()]
-        return "\n".join(["| | |", "|---|---|", *rows])
+        return "\n".join(["| name | value |", "|---|---|", *rows])
     if isinstance(value, (list, tuple)):
         return "\n".join(f"- {_fmt(v)}" for v in value)
     return str(value).strip()
