@@ -68,15 +68,12 @@ def _check_windows(args) -> None:
 
 def _predict_many(args) -> int:
     """predict --out: every video of the inputs -> a line of args.out, this process's share under torchrun."""
-    from .batch import expand_inputs, predict_many
+    from .batch import predict_many
     from .distributed import world
-    from .video import VideoLimits
-
-    if not expand_inputs(args.video):
-        raise HybridError(f"no videos in {' '.join(args.video)}")
     from .pipeline import Recognizer
     from .stream import DEFAULT_WINDOW_S
     from .timeline import build_timeline
+    from .video import VideoLimits
 
     limits = VideoLimits(max_duration_s=args.max_duration)
     with world() as w:

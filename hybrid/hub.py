@@ -112,7 +112,8 @@ def _user_agent() -> dict[str, str]:
     return {"library_name": "hybrid", "library_version": __version__}
 
 
-def _short(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
+    """An exception in a few words for a message: its first line, or its type when it has none."""
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
 
@@ -125,7 +126,7 @@ def _hub_unreachable(repo_id: str, revision: str | None, token: str | bool | Non
     except httpx2.TimeoutException:
         return f"no answer within {constants.HF_HUB_ETAG_TIMEOUT} s (HF_HUB_ETAG_TIMEOUT)"
     except httpx2.TransportError as e:  # refused, DNS, proxy, TLS...
-        return _short(e)
+        return first_line(e)
     except HfHubHTTPError as e:
         status = e.response.status_code if e.response is not None else 0
         if status >= 500 or status == 429:
@@ -172,9 +173,9 @@ def _download(repo_id: str, filename: str, offline_reason: str | None, **kw: Any
             "(or HF_ENDPOINT / proxy settings), or pass a local model folder"
         ) from e
     except HfHubHTTPError as e:
-        raise ModelError(f"the Hub refused {repo_id!r}: {_short(e)}") from e
+        raise ModelError(f"the Hub refused {repo_id!r}: {first_line(e)}") from e
     except (httpx2.HTTPError, OSError, ValueError) as e:
-        raise ModelError(f"can't download {filename} of {repo_id!r}: {_short(e)}") from e
+        raise ModelError(f"can't download {filename} of {repo_id!r}: {first_line(e)}") from e
 
 
 def load_from_hub(
@@ -208,11 +209,7 @@ def load_from_hub(
             )
             config_path = _download(repo_id, CONFIG_NAME, offline_reason, **kw)
         read_config(config_path, repo_id)  # refuse a foreign repo before fetching its weights
-        weights = dict(
-            rate=limits.min_mb_per_s * 1e6,
-            why="HYBRID_HUB_TIMEOUT_S plus its size at HYBRID_HUB_MIN_MB_PER_S",
-            cap="HYBRID_MAX_MODEL_MB",
-        )
+        weights = limits.paced(cap="HYBRID_MAX_MODEL_MB")
         with phase(repo_id, WEIGHTS_NAME, limits.timeout_s, int(limits.max_model_mb * 1e6), **weights):
             weights_path = _download(repo_id, WEIGHTS_NAME, offline_reason, **kw)
         return build_from_files(cls, config_path, weights_path, repo_id)
@@ -260,10 +257,12 @@ def _push_error(repo_id: str, e: Exception) -> ModelError:
                 f"the Hub refused to write {repo_id!r}: not logged in, or the token can't write there "
                 f"({_LOGIN_HINT} with a write token)"
             )
-        return ModelError(f"the Hub refused the push to {repo_id!r}: {_short(e)}")
+        return ModelError(f"the Hub refused the push to {repo_id!r}: {first_line(e)}")
     if isinstance(e, httpx2.HTTPError):
-        return ModelError(f"can't reach the Hugging Face Hub at {constants.ENDPOINT} to push {repo_id!r}: {_short(e)}")
-    return ModelError(f"could not push to {repo_id!r}: {_short(e)}")
+        return ModelError(
+            f"can't reach the Hugging Face Hub at {constants.ENDPOINT} to push {repo_id!r}: {first_line(e)}"
+        )
+    return ModelError(f"could not push to {repo_id!r}: {first_line(e)}")
 
 
 def push_folder(

@@ -53,6 +53,11 @@ class HubLimits:
             min_mb_per_s=env_number("HYBRID_HUB_MIN_MB_PER_S", d.min_mb_per_s),
         )
 
+    def paced(self, **kw: Any) -> dict[str, Any]:
+        """phase() arguments for a file of any size: timeout_s plus its announced size at min_mb_per_s."""
+        return dict(rate=self.min_mb_per_s * 1e6, why="HYBRID_HUB_TIMEOUT_S plus its size at HYBRID_HUB_MIN_MB_PER_S",
+                    **kw)  # fmt: skip
+
 
 def _mb(n: int) -> str:
     return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e6:.2g} MB"

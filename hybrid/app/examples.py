@@ -20,6 +20,7 @@ from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
 from ..errors import ModelError
+from ..hub import first_line
 from ..hub_transfer import HubLimits, cache_guard, phase
 from ..video import VIDEO_EXTS
 from .settings import AppSettings
@@ -69,18 +70,17 @@ def dataset_examples(
         with phase(repo_id, "its file list", limits.timeout_s, LIST_MAX_BYTES, kind="dataset"):
             info = HfApi().dataset_info(repo_id, files_metadata=True)
     except (OfflineModeIsEnabled, httpx2.TransportError, ModelError) as e:
-        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        why = first_line(e)
         try:  # the Hub can't be asked now: what an earlier start fetched
             return Examples(tuple(_cached(repo_id, max_bytes, cache_dir, limit)), f"the Hub can't be reached ({why})")
         except (LocalEntryNotFoundError, OSError):
             return Examples((), f"dataset {repo_id!r}: the Hub can't be reached ({why}) and nothing is cached")
     except HfHubHTTPError as e:
-        return Examples((), f"dataset {repo_id!r}: the Hub refused it ({str(e).splitlines()[0]})")
+        return Examples((), f"dataset {repo_id!r}: the Hub refused it ({first_line(e)})")
     names = [s.rfilename for s in info.siblings or () if is_example_name(s.rfilename, s.size, max_bytes)]
     clips: list[Path] = []
     problems: list[str] = []
-    caps = dict(rate=limits.min_mb_per_s * 1e6, why="HYBRID_HUB_TIMEOUT_S plus its size at HYBRID_HUB_MIN_MB_PER_S",
-                cap="HYBRID_MAX_FILE_MB", kind="dataset")  # fmt: skip
+    caps = limits.paced(cap="HYBRID_MAX_FILE_MB", kind="dataset")
     for name in sorted(names)[:limit]:
         try:
             with cache_guard(repo_id, cache_dir, (name,), repo_type="dataset"):
@@ -88,7 +88,7 @@ def dataset_examples(
                     path = hf_hub_download(repo_id, name, repo_type="dataset", cache_dir=cache_dir)
             clips.append(Path(path))
         except (ModelError, HfHubHTTPError, httpx2.HTTPError, OSError, ValueError) as e:
-            problems.append(str(e).splitlines()[0] if str(e) else type(e).__name__)
+            problems.append(first_line(e))
     problem = f"dataset {repo_id!r}: {len(problems)} file(s) left out ({problems[0]})" if problems else ""
     if not names:
         problem = f"dataset {repo_id!r} has no video files of at most {max_bytes / 1e6:g} MB with plain names"
