@@ -114,10 +114,10 @@ def predict_many(
     then merge on rank 0. An answer that raises is recorded as {"path", "error"}; the run goes on. Raises
     HybridError when the inputs name no videos."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     paths = expand_inputs(inputs)
     if not paths:
         raise HybridError(f"no videos in {' '.join(inputs)}")
+    out.parent.mkdir(parents=True, exist_ok=True)  # only once there is something to write
     seen = {row["path"] for row in _lines(out)} | {row["path"] for part in _parts(out) for row in _lines(part)}
     todo = [p for p in paths if p not in seen]
     world.barrier()  # every rank has read the same state before any of them writes
