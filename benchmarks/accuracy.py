@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hybrid import HybridCNNRNN  # noqa: E402
-from hybrid.hub import default_model_dir  # noqa: E402
+from hybrid.model_dir import default_model_dir  # noqa: E402
 from hybrid.pipeline import Recognizer  # noqa: E402
 from hybrid.runtime import OpenVINOEngine, cached_onnx  # noqa: E402
 from hybrid.transforms import preprocess  # noqa: E402

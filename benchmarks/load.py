@@ -28,7 +28,7 @@ for _p in (str(ROOT), str(ROOT / "tests")):
 from app_server import AppServer  # noqa: E402
 from synth import index_clip  # noqa: E402
 
-from hybrid.hub import default_model_dir  # noqa: E402
+from hybrid.model_dir import default_model_dir  # noqa: E402
 
 # what a server log line must contain to count as an error (a traceback, or uvicorn/h11 giving up on a response)
 LOG_ERRORS = ("Traceback", "Exception in ASGI application", "Too little data", "Too much data")

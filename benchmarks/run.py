@@ -11,6 +11,9 @@ concatenation), then measures:
 - cnn_share: the CNN's part of our clip time.
 - long_video_peak_rss_mb: peak RSS of a fresh process predicting the 60 min 1080p clip (and the 1 min one).
 - stream_fps / stream_latency_ms: per-frame compute of a live path (CNN on one frame + one RNN step).
+- cli_cold_s / cli_refused_s: `python -m hybrid predict` on the 10 s clip in fresh processes (after the first run
+  exported the model whole), beside the PyTorch way (HYBRID_ENGINE=torch), and on a text file named .mp4.
+- timeline_x_real_time: `python -m hybrid timeline` on a 10 min 1080p clip in a fresh process.
 - app_request_s: gradio_client round trip for the 10 s clip against `python app.py` (when app.py exists).
 Progress goes to stderr; with --json the last stdout line is one JSON object.
 """
@@ -92,7 +95,7 @@ def make_long_1080p(folder: Path, minutes: int) -> Path:
 def bench_model(folder: Path):
     """(model, model folder, where it came from): the bundled default model, else one of its real shape."""
     from hybrid import HybridCNNRNN, ModelError
-    from hybrid.hub import default_model_dir
+    from hybrid.model_dir import default_model_dir
 
     try:
         src = default_model_dir()
@@ -233,24 +236,69 @@ finally:
 """
 
 
-def measure_rss(video: Path, model_dir: Path, threads: int) -> dict[str, Any]:
-    """`python -m hybrid predict VIDEO --json` in a fresh process, as users run it, and its peak memory."""
-    cmd = [sys.executable, "-c", _CLI_WITH_PEAK, "predict", str(video), "--model", str(model_dir), "--json"]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+def run_cli(args: list[str], threads: int, env: dict[str, str] | None = None, ok: bool = True):
+    """`python -m hybrid ARGS` in a fresh process -> (wall s, peak RSS MB, stdout, exit status)."""
+    cmd = [sys.executable, "-c", _CLI_WITH_PEAK, *args]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), **(env or {})}
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     wall = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise RuntimeError(f"predict on {video.name} failed with status {proc.returncode}: {proc.stderr[-500:]}")
+    if ok and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:2])} failed with status {proc.returncode}: {proc.stderr[-500:]}")
     peak_kb = int(proc.stderr.rsplit("PEAK_KB", 1)[1].split()[0])
-    pred = json.loads(proc.stdout.strip().splitlines()[-1])
+    return wall, round(peak_kb / 1024, 1), proc.stdout, proc.returncode
+
+
+def measure_rss(video: Path, model_dir: Path, threads: int) -> dict[str, Any]:
+    """`python -m hybrid predict VIDEO --json` in a fresh process, as users run it, and its peak memory."""
+    wall, peak_mb, out, _ = run_cli(["predict", str(video), "--model", str(model_dir), "--json"], threads)
+    pred = json.loads(out.strip().splitlines()[-1])
     return {
-        "peak_rss_mb": round(peak_kb / 1024, 1),
+        "peak_rss_mb": peak_mb,
         "wall_s": round(wall, 3),  # process start, imports, model load and the prediction
         "predict_ms": round(sum(pred["timings_ms"].values()), 1),
         "decode_ms": round(pred["timings_ms"]["decode"], 1),
         "total_frames": pred["video"]["total_frames"],
     }
+
+
+def bench_cold_cli(clip: Path, model_dir: Path, folder: Path, threads: int, runs: int) -> dict[str, Any]:
+    """`python -m hybrid predict` as a person runs it, each time a fresh process, with its own engine cache: the
+    first run (builds the model, exports it whole), then `runs` more (the compiled model, no torch); beside them
+    the PyTorch way (HYBRID_ENGINE=torch: what every start cost before the export) and a refused file."""
+    env = {"HYBRID_CACHE": str(folder / "cli-cache")}
+    shutil.rmtree(folder / "cli-cache", ignore_errors=True)
+    args = ["predict", str(clip), "--model", str(model_dir), "--json"]
+    first = run_cli(args, threads, env)
+    cold, full = [], []
+    for _ in range(runs):  # interleaved, so both see the same machine load
+        cold.append(run_cli(args, threads, env))
+        full.append(run_cli(args, threads, {**env, "HYBRID_ENGINE": "torch"}))
+    bad = folder / "not_a_video.mp4"
+    bad.write_text("these are notes, not a video\n")
+    refused = [run_cli(["predict", str(bad), "--model", str(model_dir)], threads, env, ok=False) for _ in range(runs)]
+    assert all(r[3] == 2 for r in refused), "a text file named .mp4 must be refused with status 2"
+    return {
+        "cli_cold_s": round(med(r[0] for r in cold), 3),
+        "cli_cold_peak_rss_mb": round(med(r[1] for r in cold), 1),
+        "cli_first_run_s": round(first[0], 3),  # once per model: PyTorch load + whole-model export
+        "cli_torch_engine_s": round(med(r[0] for r in full), 3),
+        "cli_refused_s": round(med(r[0] for r in refused), 3),
+    }
+
+
+def bench_timeline(video: Path, model_dir: Path, threads: int) -> dict[str, Any]:
+    """`python -m hybrid timeline VIDEO --json` in a fresh process: wall time (start-up included), the
+    timeline's own timings, times real time, peak memory."""
+    wall, peak_mb, out, _ = run_cli(["timeline", str(video), "--model", str(model_dir), "--json"], threads)
+    tl = json.loads(out.strip().splitlines()[-1])
+    return {
+        "timeline_wall_s": round(wall, 2),
+        "timeline_x_real_time": round(tl["duration_s"] / wall, 1),
+        "timeline_peak_rss_mb": peak_mb,
+        "timeline": {"duration_s": tl["duration_s"], "frames_through_cnn": tl["frames"], "windows": len(tl["windows"]),
+                     "timings_ms": tl["timings_ms"]},
+    }  # fmt: skip
 
 
 # --- the app over HTTP -------------------------------------------------------------------------------------
@@ -331,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", type=Path, default=None, help="keep generated clips here (default: a temp dir)")
     p.add_argument("--long-minutes", type=int, default=60)
     p.add_argument("--skip-long", action="store_true")
+    p.add_argument("--timeline-minutes", type=int, default=10)
+    p.add_argument("--skip-timeline", action="store_true")
     p.add_argument("--skip-app", action="store_true")
     p.add_argument("--skip-videomae", action="store_true")
     args = p.parse_args(argv)
@@ -385,6 +435,13 @@ def main(argv: list[str] | None = None) -> int:
             res["long_video"] = {"1min": short, f"{args.long_minutes}min": long}
             res["long_video_peak_rss_mb"] = long["peak_rss_mb"]
 
+        log("cold CLI starts (fresh processes)")
+        res.update(bench_cold_cli(clip, model_dir, folder, args.threads, 3))
+
+        if not args.skip_timeline:
+            log(f"timeline of a {args.timeline_minutes} min 1080p clip (fresh process)")
+            res.update(bench_timeline(make_long_1080p(folder, args.timeline_minutes), model_dir, args.threads))
+
         res["app_request_s"] = None
         if args.skip_app:
             res["app_note"] = "skipped (--skip-app)"
@@ -419,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
         "cnn_share>=0.8": res["cnn_share"] >= 0.8,
         "long_video_peak_rss_mb<=1200": res["long_video_peak_rss_mb"] is not None
         and res["long_video_peak_rss_mb"] <= 1200,
+        "cli_cold_s<=2.5": res["cli_cold_s"] <= 2.5,
+        "cli_refused_s<=1": res["cli_refused_s"] <= 1.0,
+        "timeline_x_real_time>=20": bool(res.get("timeline_x_real_time")) and res["timeline_x_real_time"] >= 20,
     }
     if args.json:
         print(json.dumps(res))

@@ -6,8 +6,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from .config import HybridConfig
+from .model_dir import CONFIG_NAME, WEIGHTS_NAME
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard

@@ -26,12 +26,12 @@ from torch import nn
 from .config import HybridConfig
 from .env import env_number
 from .errors import ModelError, shorten
+from .model_dir import CONFIG_NAME, WEIGHTS_NAME
 
 M = TypeVar("M", bound=nn.Module)
 # the class to build (HybridCNNRNN passes itself): this module never imports the model, the model uses it
 ModelClass = Callable[[HybridConfig], M]
 
-CONFIG_NAME, WEIGHTS_NAME, CARD_NAME = "config.json", "model.safetensors", "README.md"
 MAX_CONFIG_BYTES = 1 << 20  # a config.json is a few hundred bytes; 1 MiB is plenty for 10 000 labels
 MAX_HEADER_BYTES = 16 << 20  # safetensors header (JSON): ~100 bytes per tensor
 DEFAULT_MAX_PARAMS = 100_000_000  # ~400 MB in float32; HYBRID_MAX_PARAMS raises it

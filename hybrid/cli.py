@@ -44,17 +44,27 @@ def cmd_predict(args) -> int:
     video = args.video[0]
     limits = VideoLimits(max_duration_s=args.max_duration)
     open_video(video, limits).release()  # a bad file fails before torch and the model load
-    from .pipeline import Recognizer
+    from . import compiled
 
-    rec = Recognizer(args.model, limits=limits)
-    pred = rec(video, topk=args.topk)
+    folder = compiled.local_folder(args.model)
+    fast = compiled.CompiledModel.cached(folder, limits=limits) if folder is not None else None
+    if fast is not None:  # exported by an earlier run: no torch, no timm, no model to build
+        pred = fast(video, topk=args.topk)
+    else:
+        from .pipeline import Recognizer
+        from .runtime import save_compiled
+
+        rec = Recognizer(args.model, limits=limits)
+        pred = rec(video, topk=args.topk)
+        if folder is not None:
+            save_compiled(rec.model, folder)  # the next start takes the fast way
     if args.json:
         print(json.dumps(pred.to_dict(detail=args.detail)))
         return 0
     v = pred.video
     print(f"{video}: {v['width']}x{v['height']}, {v['duration_s']:.1f} s, {len(pred.indices)} frames sampled")
     if pred.known is False:
-        print(f"  not one of the {len(rec.labels)} actions this model knows: {pred.why_unknown}; the closest:")
+        print(f"  not one of the {len(pred.labels)} actions this model knows: {pred.why_unknown}; the closest:")
     for label, score in pred.topk:
         print(f"  {score:6.1%}  {label}")
     print("  " + ", ".join(f"{k} {t:.0f} ms" for k, t in pred.timings_ms.items()))
@@ -68,6 +78,7 @@ def _check_windows(args) -> None:
 
 def _predict_many(args) -> int:
     """predict --out: every video of the inputs -> a line of args.out, this process's share under torchrun."""
+    from . import compiled
     from .batch import predict_many
     from .distributed import world
     from .pipeline import Recognizer
@@ -76,8 +87,10 @@ def _predict_many(args) -> int:
     from .video import VideoLimits
 
     limits = VideoLimits(max_duration_s=args.max_duration)
+    folder = None if args.timeline else compiled.local_folder(args.model)  # timelines read frames one by one
     with world() as w:
-        rec = Recognizer(args.model, limits=limits)
+        fast = compiled.CompiledModel.cached(folder, limits=limits) if folder is not None else None
+        rec = fast or Recognizer(args.model, limits=limits)
 
         def answer(path: str) -> dict:
             if args.timeline:

@@ -43,20 +43,11 @@ from huggingface_hub.utils import validate_repo_id
 
 from ._version import __version__
 from .card import model_card
-from .checkpoint import (
-    CARD_NAME,
-    CONFIG_NAME,
-    WEIGHTS_NAME,
-    M,
-    ModelClass,
-    build_from_files,
-    load_folder,
-    read_config,
-)
+from .checkpoint import M, ModelClass, build_from_files, load_folder, read_config
 from .errors import ModelError, shorten
 from .hub_transfer import SMALL_FILE_MAX_BYTES, HubLimits, cache_guard, phase
+from .model_dir import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 
-DEFAULT_MODEL = "ut-interaction-lite0"  # the bundled model used when none is named (others are offered too)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # https://..., hf://..., file:... (not C:\\)
 _LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN"
 
@@ -310,22 +301,3 @@ def push_folder(
 
 
 # --- defaults ----------------------------------------------------------------------------------------
-def bundled_model_roots() -> tuple[Path, Path]:
-    """Where the bundled models may be, in the order looked at: the repo's assets/models (a checkout or an
-    editable install), then hybrid/_models (an installed copy: pyproject.toml puts assets/models there)."""
-    here = Path(__file__).resolve().parent
-    return here.parent / "assets" / "models", here / "_models"
-
-
-def default_model_dir() -> Path:
-    """The bundled model folder (assets/models/<name>) the app and CLI use when none is named."""
-    env = os.environ.get("HYBRID_MODEL")
-    if env:
-        return Path(env)
-    roots = bundled_model_roots()
-    for root in roots:
-        found = sorted(p for p in root.glob("*") if (p / CONFIG_NAME).is_file()) if root.is_dir() else []
-        if found:
-            return next((p for p in found if p.name == DEFAULT_MODEL), found[0])
-    where = " or ".join(str(root) for root in roots)
-    raise ModelError(f"no bundled model under {where}; pass --model FOLDER_OR_REPO_ID")

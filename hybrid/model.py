@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
@@ -204,10 +203,18 @@ class HybridCNNRNN(
         return self.backbone.forward_features(x)
 
     def pool_frames(self, fmap: torch.Tensor) -> torch.Tensor:
-        """[N,C',h,w] -> per-frame feature vectors [N,D] (global or grid average pooling)."""
-        if self.config.grid == (1, 1):
+        """[N,C',h,w] -> per-frame feature vectors [N,D] (global or grid average pooling).
+
+        The grid is adaptive average pooling (cell i spans floor(i*h/rows) to ceil((i+1)*h/rows)), written as
+        slices so that it exports to ONNX for any map size (the exporter refuses sizes that don't divide)."""
+        rows, cols = self.config.grid
+        if (rows, cols) == (1, 1):
             return fmap.mean((2, 3))
-        return F.adaptive_avg_pool2d(fmap, self.config.grid).flatten(1)
+        h, w = fmap.shape[-2:]
+        ys = [(i * h // rows, -(-(i + 1) * h // rows)) for i in range(rows)]
+        xs = [(j * w // cols, -(-(j + 1) * w // cols)) for j in range(cols)]
+        cells = [fmap[:, :, y0:y1, x0:x1].mean((2, 3)) for y0, y1 in ys for x0, x1 in xs]  # rows*cols x [N,C']
+        return torch.stack(cells, -1).flatten(1)  # [N, C' * rows * cols], adaptive_avg_pool2d's order
 
     def imagenet_logits(self, fmap: torch.Tensor) -> torch.Tensor:
         """[N,C',h,w] -> ImageNet-1k logits [N,1000] from the backbone's own classifier."""

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from statistics import NormalDist
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from .config import OPENSET_SCORES as SCORES
 from .config import HybridConfig
 from .errors import ConfigError, shorten
+
+if TYPE_CHECKING:  # the scores below use tensor methods only: importing this module does not load torch
+    import torch
 
 ACCEPT = 0.95  # the share of in-domain (held-out) clips a threshold is set to accept
 FEW = 100  # fewer in-domain scores than this: thresholds also from a normal fit (joint_thresholds)
@@ -40,20 +41,24 @@ def score(logits: torch.Tensor, kind: str = "maxprob") -> torch.Tensor:
     if kind == "maxlogit":
         return logits.amax(-1)
     if kind == "energy":
-        return torch.logsumexp(logits, -1)
+        return logits.logsumexp(-1)
     raise ConfigError(f"open-set score must be one of {SCORES}, not {shorten(kind)!r}")
 
 
 def similarity(feats: torch.Tensor, exemplars: torch.Tensor) -> torch.Tensor:
     """Per-frame features [..., T, D] of clips + exemplars [M, D] (unit length) -> [...] cosine similarity of
     each clip's mean frame feature to its nearest exemplar (1: looks like a training clip)."""
-    mean = F.normalize(feats.float().mean(-2), dim=-1)
-    return (mean @ exemplars.float().T).amax(-1)
+    return (_unit(feats.float().mean(-2)) @ exemplars.float().T).amax(-1)
 
 
 def exemplars_of(feats: torch.Tensor) -> torch.Tensor:
     """Per-frame features [M, T, D] of the training clips -> the exemplars to store [M, D] (unit length)."""
-    return F.normalize(feats.float().mean(-2), dim=-1)
+    return _unit(feats.float().mean(-2))
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to unit length (torch.nn.functional.normalize: norms below 1e-12 count as 1e-12)."""
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
 def known(score: float, threshold: float | None, sim: float | None = None, sim_threshold: float | None = None):

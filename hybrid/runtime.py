@@ -19,6 +19,7 @@ checked per model. int8 (NNCF) was measured too: more change, no faster than bf1
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import tempfile
@@ -31,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import openset
+from .compiled import OUTPUTS, cache_path, compile_network, default_cache_dir
 from .errors import ConfigError, shorten
 from .model import HybridCNNRNN
 
@@ -84,10 +87,6 @@ class _NHWCBackbone(nn.Module):
         return self.backbone.forward_features(x.permute(0, 3, 1, 2))
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("HYBRID_CACHE") or Path.home() / ".cache" / "hybrid")
-
-
 def backbone_key(model: HybridCNNRNN) -> str:
     """Hash of everything the exported graph depends on: backbone name, weights, input size."""
     h = hashlib.sha256(f"{EXPORT_VERSION}|{model.config.backbone}|{model.image_size}".encode())
@@ -97,25 +96,65 @@ def backbone_key(model: HybridCNNRNN) -> str:
     return h.hexdigest()[:24]
 
 
-def export_onnx(model: HybridCNNRNN, path: str | os.PathLike) -> Path:
-    """Write the backbone (NHWC float input, dynamic batch) as an ONNX file, atomically."""
-    path = Path(path)
-    H, W = model.image_size
-    net = _NHWCBackbone(model.backbone).eval()
-    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")  # unique per writer; then renamed
+class _WholeModel(nn.Module):
+    """Normalised frames [T,H,W,3] -> compiled.OUTPUTS: step_probs [T,K], attention [T], feats [T,D], the open-set
+    score [] and the similarity to the nearest training clip [] (0 when the model stores no exemplars)."""
+
+    def __init__(self, model: HybridCNNRNN):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        m = self.model
+        feats = m.pool_frames(m.frame_maps(x.permute(0, 3, 1, 2)))  # [T,D]
+        out = m.forward_head(feats[None])
+        score = openset.score(out.logits[0], m.config.openset_score)
+        sim = openset.similarity(feats, m.openset_exemplars) if m.config.openset_exemplars else score * 0
+        return out.step_logits[0].softmax(-1), out.attention[0], feats, score, sim
+
+
+def _export(net: nn.Module, example: torch.Tensor, path: Path, outputs: tuple[str, ...], dynamic: bool) -> Path:
+    """Write `net` as an ONNX file (input "frames"), atomically: a unique temporary name, then renamed."""
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+    axes = {"frames": {0: "n"}, **{name: {0: "n"} for name in outputs}} if dynamic else None
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation; it is the fast one
         torch.onnx.export(
-            net,
-            (torch.zeros(2, H, W, 3),),
-            str(tmp),
-            input_names=["frames"],
-            output_names=["fmap"],
-            dynamic_axes={"frames": {0: "n"}, "fmap": {0: "n"}},
-            dynamo=False,
-        )
+            net.eval(), (example,), str(tmp), input_names=["frames"], output_names=list(outputs),
+            dynamic_axes=axes, dynamo=False,
+        )  # fmt: skip
     os.replace(tmp, path)
     return path
+
+
+def export_onnx(model: HybridCNNRNN, path: str | os.PathLike) -> Path:
+    """Write the backbone (NHWC float input, dynamic batch) as an ONNX file, atomically."""
+    H, W = model.image_size
+    return _export(_NHWCBackbone(model.backbone), torch.zeros(2, H, W, 3), Path(path), ("fmap",), dynamic=True)
+
+
+def export_whole(model: HybridCNNRNN, path: str | os.PathLike) -> Path:
+    """Write the whole model (compiled.OUTPUTS from num_frames normalised NHWC frames) as an ONNX file."""
+    H, W = model.image_size
+    example = torch.zeros(model.num_frames, H, W, 3)
+    return _export(_WholeModel(model), example, Path(path), OUTPUTS, dynamic=False)
+
+
+def save_compiled(model: HybridCNNRNN, folder: str | os.PathLike, cache_dir: str | os.PathLike | None = None):
+    """Export `model`, loaded from `folder`, for compiled.CompiledModel.cached(folder): the next process predicts
+    without torch. Returns the file, or None when it can't be written (no OpenVINO, a read-only cache)."""
+    if not openvino_available():
+        return None
+    try:
+        path = cache_path(folder, cache_dir)
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            export_whole(model, path)
+        return path
+    except Exception as e:  # noqa: BLE001 - a cache is an optimisation: the answer was given already
+        first = shorten(str(e).split("\n")[0])  # exporter errors carry the whole traced graph after line 1
+        log.warning("could not save the compiled model (%s); the next start will be the slow one", first)
+        return None
 
 
 def cached_onnx(model: HybridCNNRNN, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -147,22 +186,8 @@ class OpenVINOEngine:
     ):
         """network: an ONNX (or OpenVINO IR) file, or an openvino.Model (e.g. a quantised one).
         blob_dir: where OpenVINO may keep the compiled network, so the next process starts faster."""
-        import openvino as ov
-
         self.precision, self.max_batch = precision, max(1, int(max_batch))
-        props = {
-            "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
-            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
-        }
-        core = ov.Core()
-        if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-            props["INFERENCE_PRECISION_HINT"] = "f32"  # no native bf16 here: it would only be slower
-        if blob_dir is not None:
-            core.set_property({"CACHE_DIR": str(blob_dir)})
-        if isinstance(network, os.PathLike):
-            network = str(network)  # a path lets OpenVINO use its compiled-blob cache
-        self.compiled = core.compile_model(network, "CPU", props)
+        self.compiled = compile_network(network, precision, int(threads or torch.get_num_threads()), blob_dir)
         self._request = self.compiled.create_infer_request()
         self._lock = threading.Lock()  # one infer request: calls from several threads take turns
 
@@ -177,12 +202,8 @@ class OpenVINOEngine:
 
 
 def openvino_available() -> bool:
-    try:
-        import onnx  # noqa: F401  (the exporter writes through it)
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Are onnx (the exporter writes through it) and OpenVINO installed? Found, not imported (onnx takes 0.7 s)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "openvino"))
 
 
 def make_engine(

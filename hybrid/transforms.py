@@ -1,12 +1,20 @@
-"""Frames -> model input, driven by the model's own config (size, resize mode, mean/std, filter)."""
+"""Frames -> model input, driven by the model's own config (size, resize mode, mean/std, filter).
+
+`prepare` is numpy (the compiled whole-model engine feeds it to OpenVINO without torch); `preprocess` is the
+same array as a channels_last torch tensor, without a copy.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
 
 from .config import HybridConfig
+
+if TYPE_CHECKING:
+    import torch
 
 _INTERP = {
     "bicubic": cv2.INTER_CUBIC,
@@ -35,16 +43,28 @@ def resize_frame(frame: np.ndarray, size: tuple[int, int], mode: str, interpolat
     return out
 
 
+def normalise(frames: np.ndarray, mean, std) -> np.ndarray:
+    """uint8 [T,H,W,3] -> float32 [T,H,W,3]: (x / 255 - mean) / std."""
+    x = np.asarray(frames, dtype=np.float32) / np.float32(255)
+    return (x - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+
+
 def to_tensor(frames: np.ndarray, mean, std) -> torch.Tensor:
-    """uint8 [T,H,W,3] -> normalised float [T,3,H,W] in channels_last memory."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255)
-    m = torch.tensor(mean, dtype=x.dtype).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype).view(1, 3, 1, 1)
-    return ((x - m) / s).contiguous(memory_format=torch.channels_last)
+    """uint8 [T,H,W,3] -> normalised float [T,3,H,W] in channels_last memory (a view of the NHWC array)."""
+    import torch
+
+    return torch.from_numpy(normalise(frames, mean, std)).permute(0, 3, 1, 2)
+
+
+def prepare(frames: np.ndarray, cfg: HybridConfig) -> np.ndarray:
+    """RGB uint8 frames [T,h,w,3] -> normalised float32 [T,H,W,3], as the model's config says (size, resize
+    mode, filter, mean/std): the one place these are read."""
+    resized = np.stack([resize_frame(f, cfg.image_size, cfg.resize_mode, cfg.interpolation) for f in frames])
+    return normalise(resized, cfg.mean, cfg.std)
 
 
 def preprocess(frames: np.ndarray, cfg: HybridConfig) -> torch.Tensor:
-    """RGB uint8 frames [T,h,w,3] -> model input [T,3,H,W], as the model's config says (size, resize mode,
-    filter, mean/std): the one place these are read."""
-    resized = np.stack([resize_frame(f, cfg.image_size, cfg.resize_mode, cfg.interpolation) for f in frames])
-    return to_tensor(resized, cfg.mean, cfg.std)
+    """RGB uint8 frames [T,h,w,3] -> model input [T,3,H,W] (channels_last): `prepare` as a torch tensor."""
+    import torch
+
+    return torch.from_numpy(prepare(frames, cfg)).permute(0, 3, 1, 2)

@@ -93,15 +93,18 @@ def _fourcc(cap: cv2.VideoCapture) -> str:
     return s if s.isprintable() and s.strip() else "unknown"
 
 
-def _quiet_open(path: str) -> cv2.VideoCapture:
+def _quiet_open(path: str, threads: int | None = None) -> cv2.VideoCapture:
     """VideoCapture without OpenCV's warning lines on stderr for files it can't open (we raise instead).
 
     The OPENCV_LOG_LEVEL set above only counts if cv2 was not imported first, hence the scoped level.
+    threads: decoder threads (None: FFmpeg's choice, one per core).
     """
     log = cv2.utils.logging
     level = log.getLogLevel()
     log.setLogLevel(min(level, log.LOG_LEVEL_ERROR))
     try:
+        if threads is not None:
+            return cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(threads)])
         return cv2.VideoCapture(path, cv2.CAP_FFMPEG)
     finally:
         log.setLogLevel(level)
@@ -116,8 +119,10 @@ def claimed_rate(cap: cv2.VideoCapture) -> tuple[float | None, int | None]:
     return float(fps), (int(count) if math.isfinite(count) and 0 < count < MAX_CLAIMED_FRAMES else None)
 
 
-def open_video(path: str | os.PathLike, limits: VideoLimits = VideoLimits()) -> cv2.VideoCapture:
-    """Open a file for decoding or raise VideoError with a reason a person understands.
+def open_video(
+    path: str | os.PathLike, limits: VideoLimits = VideoLimits(), threads: int | None = None
+) -> cv2.VideoCapture:
+    """Open a file for decoding or raise VideoError with a reason a person understands (threads: the decoder's).
 
     Only self-contained video files get to FFmpeg: what the file is comes from its bytes (container.sniff).
     """
@@ -142,7 +147,7 @@ def open_video(path: str | os.PathLike, limits: VideoLimits = VideoLimits()) -> 
     if declared and max(declared) > limits.max_side:
         w, h = declared
         raise VideoError(f"{name} declares {w}x{h} frames; larger than {limits.max_side} px on a side are refused")
-    cap = _quiet_open(path)
+    cap = _quiet_open(path, threads)
     if not cap.isOpened():
         cap.release()
         raise VideoError(f"{name} {container.diagnose(path)}")
@@ -261,11 +266,11 @@ class _Reader:
     the time reading may take (limits.max_read_s).
     """
 
-    def __init__(self, path: str | os.PathLike, limits: VideoLimits):
-        self.path, self.limits = path, limits
+    def __init__(self, path: str | os.PathLike, limits: VideoLimits, threads: int | None = None):
+        self.path, self.limits, self.threads = path, limits, threads
         self.name = os.path.basename(os.fspath(path))
         self.opened = time.monotonic()
-        self.cap = open_video(path, limits)
+        self.cap = open_video(path, limits, threads)
         self.pos = 0
         self.last_ms = 0.0  # container time of the current frame
         self.ms0: float | None = None  # container time of frame 0
@@ -314,7 +319,7 @@ class _Reader:
 
     def reopen(self) -> None:
         self.cap.release()
-        self.cap, self.pos, self.ms0 = open_video(self.path, self.limits), 0, None
+        self.cap, self.pos, self.ms0 = open_video(self.path, self.limits, self.threads), 0, None
 
     def close(self) -> None:
         self.cap.release()
@@ -551,8 +556,12 @@ def iter_frames(
     *,
     limits: VideoLimits = VideoLimits(),
     keep_side: int | None = KEEP_SIDE,
+    threads: int | None = None,
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Yield (frame index, time in s, RGB frame) about `fps` times a second (None: every frame).
+
+    threads: decoder threads (None: one per core). One is faster where the CNN runs beside the decoder
+    (timelines): with every core taken by both, FFmpeg's frame threads and OpenVINO's only contend.
 
     One decoding pass: skipped frames are only grabbed (decoded, never converted), so memory is one
     frame and time is one decode of the file. Times come from the container's timestamps, which stay
@@ -561,7 +570,7 @@ def iter_frames(
     """
     if fps is not None and not fps > 0:
         raise ConfigError("fps must be positive (or None for every frame)")
-    r = _Reader(path, limits)
+    r = _Reader(path, limits, threads)
     try:
         r.start()
         _refuse_if_too_long(r)

@@ -27,7 +27,7 @@ from hybrid.app.context import AppContext
 from hybrid.app.errors import AppError, failure_markdown
 from hybrid.app.recent import Previews
 from hybrid.app.settings import AppSettings
-from hybrid.hub import DEFAULT_MODEL
+from hybrid.model_dir import DEFAULT_MODEL
 from hybrid.pipeline import Recognizer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from conftest import shared_data
 from hybrid import HybridCNNRNN
 from hybrid.app.models import IDLE_MODEL
 from hybrid.app.settings import bundled_models_dir
-from hybrid.hub import DEFAULT_MODEL
+from hybrid.model_dir import DEFAULT_MODEL
 from hybrid.pipeline import Recognizer
 
 MODELS_DIR = bundled_models_dir()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from hub_server import FakeHub, HubWorker, state_digest
 
-from hybrid import HybridCNNRNN, ModelError, hub
+from hybrid import HybridCNNRNN, ModelError, hub, model_dir
 from hybrid.card import model_card
 from hybrid.cli import main as cli_main
 
@@ -368,8 +368,8 @@ def _sha256(data: bytes) -> str:
 
 
 def test_the_default_is_the_named_bundled_model_not_the_first_folder(monkeypatch):
-    """assets/models holds more than one model; the one used when none is named is hub.DEFAULT_MODEL."""
+    """assets/models holds more than one model; the one used when none is named is model_dir.DEFAULT_MODEL."""
     monkeypatch.delenv("HYBRID_MODEL", raising=False)
     bundled = sorted(p.parent.name for p in (Path(hub.__file__).parents[1] / "assets" / "models").glob("*/config.json"))
-    assert hub.DEFAULT_MODEL in bundled
-    assert hub.default_model_dir().name == hub.DEFAULT_MODEL
+    assert model_dir.DEFAULT_MODEL in bundled
+    assert model_dir.default_model_dir().name == model_dir.DEFAULT_MODEL

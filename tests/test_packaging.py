@@ -13,7 +13,7 @@ from pathlib import Path
 
 import tomllib
 
-from hybrid.hub import DEFAULT_MODEL
+from hybrid.model_dir import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_FILES = ("config.json", "model.safetensors", "README.md")
@@ -32,7 +32,7 @@ WHERE_IS_THE_DEFAULT = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import hybrid
-from hybrid.hub import default_model_dir
+from hybrid.model_dir import default_model_dir
 print(json.dumps({"hybrid": hybrid.__file__, "path": sys.path, "default": str(default_model_dir())}))
 """
 

@@ -20,7 +20,7 @@ from synth import index_clip
 
 from hybrid.app.clip import OVERLAY_GRADCAM
 from hybrid.app.settings import bundled_models_dir
-from hybrid.hub import DEFAULT_MODEL
+from hybrid.model_dir import DEFAULT_MODEL
 
 MODELS_DIR = bundled_models_dir()
 

@@ -94,7 +94,7 @@ def test_timeline_windows_are_the_offline_answers_and_segments_have_no_gaps(rec,
 def test_one_decoding_pass_with_a_bounded_number_of_frames_alive(rec, monkeypatch):
     alive, peak, opened = set(), [0], []
 
-    def fake_iter_frames(path, fps, limits=None):
+    def fake_iter_frames(path, fps, limits=None, threads=None):
         opened.append(path)
         for i in range(300):  # 150 s at 2 frames/s
             frame = np.ascontiguousarray(index_frame(i, (96, 64)))
@@ -107,7 +107,8 @@ def test_one_decoding_pass_with_a_bounded_number_of_frames_alive(rec, monkeypatc
     monkeypatch.setattr(tl_mod, "_probe", lambda path, limits: {"fps": 10.0, "claimed_duration_s": 150.0})
     tl = build_timeline(rec, "fake.mp4", window_s=2.0, stride_s=2.0)
     assert opened == ["fake.mp4"] and tl.frames == 300 and len(tl.windows) == 1 + (300 - 4) // 4  # ends on a stride
-    assert peak[0] <= tl_mod.BATCH + 1  # frames never pile up, however long the video
+    # frames never pile up, however long the video: a batch, the prefetch queue, one on either side of it
+    assert peak[0] <= tl_mod.BATCH + tl_mod.PREFETCH + 2
     assert_covers(tl.segments, 150.0)
 
 

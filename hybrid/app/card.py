@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..card_html import safe_card_markdown
-from ..checkpoint import CARD_NAME
 from ..errors import ModelError
 from ..hub import read_card
+from ..model_dir import CARD_NAME
 from .context import AppContext
 from .models import TAUGHT
 

@@ -9,10 +9,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 
-from ..checkpoint import CONFIG_NAME
 from ..errors import HybridError, ModelError, shorten
-from ..hub import check_repo_id, default_model_dir
+from ..hub import check_repo_id
 from ..model import HybridCNNRNN
+from ..model_dir import CONFIG_NAME, default_model_dir
 from ..pipeline import Recognizer
 from .errors import AppError
 from .settings import AppSettings

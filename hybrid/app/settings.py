@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..env import env_number
 from ..errors import ConfigError, ModelError, shorten
-from ..hub import bundled_model_roots, check_repo_id
+from ..hub import check_repo_id
+from ..model_dir import bundled_model_roots
 from ..stream import DEFAULT_WINDOW_S, POLICIES
 from ..video import VideoLimits
 

@@ -1,0 +1,175 @@
+"""A model exported whole and compiled by OpenVINO: a video -> Prediction without importing torch or timm.
+
+The CLI's cold start was mostly imports (torch 1.8 s, timm through torchvision and torch._dynamo 2 s, onnx
+0.7 s) and building the model, for ~0.4 s of work. Once a model folder has been run through the PyTorch
+pipeline, runtime.save_compiled writes the whole network (CNN, spatial pool, RNN head, softmax, open-set
+numbers) as one ONNX graph keyed by the bytes of the folder's config.json and model.safetensors:
+
+    <cache>/model-<sha256 of export version + config.json + model.safetensors>.onnx
+
+`CompiledModel.cached(folder)` finds it by re-hashing those files (a changed file is simply a miss), so it only
+ever runs weights that passed every check of checkpoint.py when they were exported. Answers match the PyTorch
+pipeline's (tests/test_compiled.py); explanations (heat maps, Grad-CAM, ImageNet concepts) need the full model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import HybridConfig
+from .errors import ConfigError, ModelError
+from .model_dir import CONFIG_NAME, WEIGHTS_NAME
+from .prediction import Prediction, make_prediction
+from .transforms import prepare
+from .video import VideoLimits, read_clip
+
+WHOLE_VERSION = "1"  # bump when the exported whole-model graph changes, so old cache files are not reused
+OUTPUTS = ("step_probs", "attention", "feats", "openset_score", "similarity")  # the graph's outputs, in order
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("HYBRID_CACHE") or Path.home() / ".cache" / "hybrid")
+
+
+def cpu_threads() -> int:
+    """Threads for OpenVINO when torch does not say: the cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def compile_network(network: Any, precision: str, threads: int, blob_dir: str | os.PathLike | None = None):
+    """An ONNX/IR file (or an openvino.Model) compiled for this CPU: latency mode, `threads` threads, bf16 only
+    where the CPU computes it natively. blob_dir: where OpenVINO keeps the compiled network for the next process."""
+    import openvino as ov
+
+    props = {
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_NUM_THREADS": int(threads),
+        "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+    }
+    core = ov.Core()
+    if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        props["INFERENCE_PRECISION_HINT"] = "f32"  # no native bf16 here: it would only be slower
+    if blob_dir is not None:
+        core.set_property({"CACHE_DIR": str(blob_dir)})
+    if isinstance(network, os.PathLike):
+        network = str(network)  # a path lets OpenVINO use its compiled-blob cache
+    return core.compile_model(network, "CPU", props)
+
+
+def model_key(folder: str | os.PathLike) -> str:
+    """Hash of what the exported graph is made of: its version, the folder's config.json and weights."""
+    h = hashlib.sha256(f"whole|{WHOLE_VERSION}|".encode())
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        with open(Path(folder) / name, "rb") as f:
+            h.update(name.encode())
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:32]
+
+
+def cache_path(folder: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
+    return (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"model-{model_key(folder)}.onnx"
+
+
+def local_folder(ref: str | os.PathLike | None) -> Path | None:
+    """The model folder a CLI --model names (None: the bundled default), or None for anything else (a Hub repo
+    id, a missing path): those go the full way, which says what is wrong with them."""
+    from .model_dir import default_model_dir
+
+    try:
+        folder = default_model_dir() if ref is None else Path(os.fspath(ref)).expanduser()
+    except ModelError:
+        return None
+    ok = folder.is_dir() and (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file()
+    return folder if ok else None
+
+
+class CompiledModel:
+    """The whole network of one model folder, compiled by OpenVINO (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: HybridConfig,
+        network: str | os.PathLike,
+        precision: str = "fp32",
+        threads: int | None = None,
+        limits: VideoLimits = VideoLimits(),
+    ):
+        self.config, self.limits = config, limits
+        self.compiled = compile_network(network, precision, threads or cpu_threads(), Path(network).parent / "openvino")
+        self._request = self.compiled.create_infer_request()
+        self._lock = threading.Lock()  # one infer request: calls from several threads take turns
+
+    @classmethod
+    def cached(
+        cls,
+        folder: str | os.PathLike,
+        cache_dir: str | os.PathLike | None = None,
+        precision: str | None = None,
+        limits: VideoLimits = VideoLimits(),
+    ) -> CompiledModel | None:
+        """The folder's compiled model when its export is in the cache and the engine settings allow it, else
+        None ($HYBRID_ENGINE=torch asks for the PyTorch reference)."""
+        engine = (os.environ.get("HYBRID_ENGINE") or "auto").lower()
+        precision = (precision or os.environ.get("HYBRID_PRECISION") or "fp32").lower()
+        if engine not in ("auto", "openvino") or precision not in ("fp32", "bf16"):
+            return None
+        try:
+            path = cache_path(folder, cache_dir)
+            if not path.is_file():
+                return None
+            cfg = HybridConfig.from_dict(json.loads((Path(folder) / CONFIG_NAME).read_text(encoding="utf-8")))
+        except (OSError, ValueError, ModelError):
+            return None
+        try:
+            return cls(cfg, path, precision, limits=limits)
+        except Exception:  # noqa: BLE001 - a damaged cache file or an OpenVINO failure: the full way instead
+            return None
+
+    def run(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        """Normalised frames [T,H,W,3] (T = config.num_frames) -> the graph's outputs by name (OUTPUTS)."""
+        T = self.config.num_frames
+        if frames.shape[0] != T:
+            raise ConfigError(f"the compiled model reads {T} frames at a time, not {frames.shape[0]}")
+        with self._lock:
+            res = self._request.infer({0: np.ascontiguousarray(frames, dtype=np.float32)})
+            return {name: np.array(res[i]) for i, name in enumerate(OUTPUTS)}
+
+    def predict_clip(self, clip, topk: int = 5) -> Prediction:
+        """Already decoded frames (video.Clip) -> Prediction (timings: preprocess, network = CNN and RNN)."""
+        t0 = time.perf_counter()
+        x = prepare(clip.frames, self.config)
+        t1 = time.perf_counter()
+        out = self.run(x)
+        timings = {"preprocess": (t1 - t0) * 1000, "network": (time.perf_counter() - t1) * 1000}  # CNN + RNN in one
+        sim = float(out["similarity"]) if self.config.openset_exemplars else None
+        pred = make_prediction(
+            self.config, clip, out["step_probs"], out["attention"], out["feats"], float(out["openset_score"]), sim,
+            timings, topk,
+        )  # fmt: skip
+        pred.timings_ms["total"] = (time.perf_counter() - t0) * 1000
+        return pred
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.config.labels)
+
+    def __call__(self, path: str | os.PathLike, topk: int = 5) -> Prediction:
+        """A video file -> Prediction, read within self.limits (as Recognizer.__call__)."""
+        t0 = time.perf_counter()
+        clip = read_clip(path, self.config.num_frames, limits=self.limits)
+        pred = self.predict_clip(clip, topk=topk)
+        pred.timings_ms = {"decode": (time.perf_counter() - t0) * 1000 - pred.timings_ms["total"], **pred.timings_ms}
+        pred.timings_ms["total"] = (time.perf_counter() - t0) * 1000
+        return pred
