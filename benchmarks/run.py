@@ -320,24 +320,40 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"app.py did not listen on port {port} within {timeout:.0f} s")
 
 
+def retitled_copies(clip: Path, folder: Path, n: int, stem: str) -> list[Path]:
+    """n byte-different copies of a clip (same video, another title tag): the app's result cache can't answer."""
+    copies = []
+    for i in range(n):
+        copy = folder / f"{stem}_{i}.mp4"
+        ffmpeg("-i", str(clip), "-c", "copy", "-metadata", f"title={stem} {i} {time.time()}", str(copy))
+        copies.append(copy)
+    return copies
+
+
+def start_app(model_dir: Path, folder: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
+    """`python app.py` on a free local port with `model_dir` and its temp folder in `folder`, once it listens."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "HYBRID_MODEL": str(model_dir), "GRADIO_TEMP_DIR": str(folder / "gradio"),
+           "GRADIO_ANALYTICS_ENABLED": "0", **(extra_env or {})}  # fmt: skip
+    with open(folder / "app.log", "w") as app_log:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=app_log, stderr=app_log)
+    try:
+        wait_for_port(port, proc, timeout=240)
+    except BaseException:
+        stop_app(proc)
+        raise
+    return proc, port
+
+
 def bench_app(clip: Path, model_dir: Path, folder: Path, runs: int) -> dict[str, Any]:
     """Median gradio_client round trip for the clip; every request uploads a byte-different copy of it
     (same video, another title tag) so the app's per-file result cache can't answer from memory."""
     from gradio_client import Client, handle_file
 
-    copies = []
-    for i in range(runs + 1):
-        copy = folder / f"app_clip_{i}.mp4"
-        ffmpeg("-i", str(clip), "-c", "copy", "-metadata", f"title=request {i}", str(copy))
-        copies.append(copy)
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "HYBRID_MODEL": str(model_dir), "GRADIO_TEMP_DIR": str(folder / "gradio"),
-           "GRADIO_ANALYTICS_ENABLED": "0"}  # fmt: skip
-    with open(folder / "app.log", "w") as app_log:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=app_log, stderr=app_log)
+    copies = retitled_copies(clip, folder, runs + 1, "app_clip")
+    proc, port = start_app(model_dir, folder)
     try:
-        wait_for_port(port, proc, timeout=240)
         client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False, analytics_enabled=False)
         times = []
         for copy in copies:
