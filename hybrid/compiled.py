@@ -27,7 +27,7 @@ import numpy as np
 from .config import HybridConfig
 from .errors import ConfigError, ModelError
 from .model_dir import CONFIG_NAME, WEIGHTS_NAME
-from .prediction import Prediction, make_prediction
+from .prediction import Prediction, make_prediction, with_decode_time
 from .transforms import prepare
 from .video import VideoLimits, read_clip
 
@@ -169,7 +169,4 @@ class CompiledModel:
         """A video file -> Prediction, read within self.limits (as Recognizer.__call__)."""
         t0 = time.perf_counter()
         clip = read_clip(path, self.config.num_frames, limits=self.limits)
-        pred = self.predict_clip(clip, topk=topk)
-        pred.timings_ms = {"decode": (time.perf_counter() - t0) * 1000 - pred.timings_ms["total"], **pred.timings_ms}
-        pred.timings_ms["total"] = (time.perf_counter() - t0) * 1000
-        return pred
+        return with_decode_time(self.predict_clip(clip, topk=topk), t0)

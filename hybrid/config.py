@@ -25,7 +25,7 @@ STORAGE_DTYPES = ("float32", "float16")  # dtype of model.safetensors (float16 h
 # Upper bounds on sizes: a hostile config.json must not make the app allocate gigabytes before any weight
 # is read. Far above any model this project trains.
 MAX_SIZES = {"labels": 10_000, "num_frames": 512, "image_size": 2048, "proj_dim": 4096, "hidden_size": 4096,
-             "num_layers": 8, "num_heads": 16, "openset_exemplars": 10_000}  # fmt: skip
+             "num_layers": 8, "num_heads": 16, "openset_exemplars": 10_000, "cell_dim": 4096}  # fmt: skip
 MAX_GRID = 8  # spatial_pool "RxC": at most this many cells per side
 _LABEL = re.compile(r"[^\x00-\x1f\x7f<>`\\]{1,100}")  # a class name: shown in markdown and HTML as it is
 
@@ -42,6 +42,9 @@ class HybridConfig:
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     interpolation: str = "bicubic"
     spatial_pool: str = "avg"  # "avg" or an "RxC" grid of average-pooled cells
+    # > 0: each cell's C' features go through one shared LayerNorm + Linear(C', cell_dim) + GELU before the head, so a
+    # fine grid reaches the head as cells x cell_dim numbers, not cells x C' (3x3 of Lite0: 288 instead of 11 520)
+    cell_dim: int = 0
     proj_dim: int = 256
     rnn_type: str = "gru"
     hidden_size: int = 256
@@ -76,7 +79,8 @@ class HybridConfig:
                 raise _bad(name, getattr(self, name), "a string")
         if self.backbone_pretrained is not None and not isinstance(self.backbone_pretrained, (str, bool)):
             raise _bad("backbone_pretrained", self.backbone_pretrained, "a string, true/false or null")
-        for name in ("num_frames", "proj_dim", "hidden_size", "num_layers", "num_heads", "openset_exemplars"):
+        for name in ("num_frames", "proj_dim", "hidden_size", "num_layers", "num_heads", "openset_exemplars",
+                     "cell_dim"):  # fmt: skip
             set_(self, name, _int(name, getattr(self, name)))
         for name in ("bidirectional", "motion", "imagenet_concepts"):
             if not isinstance(getattr(self, name), bool):
@@ -106,6 +110,8 @@ class HybridConfig:
                               ("storage_dtype", STORAGE_DTYPES), ("openset_score", OPENSET_SCORES)):  # fmt: skip
             if getattr(self, name) not in allowed:
                 raise ModelError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
+        if self.cell_dim < 0:
+            raise ModelError("cell_dim must be >= 0 (0: no per-cell projection)")
         if self.openset_exemplars < 0 or (self.openset_similarity is not None and not self.openset_exemplars):
             raise ModelError("openset_similarity needs openset_exemplars >= 1 stored clip features")
         if self.num_frames < 1 or min(self.image_size) < 32:

@@ -55,10 +55,18 @@ class TemporalHead(nn.Module):
         dropout: float,
         temporal_pool: str,
         motion: bool = False,
+        cells: tuple[int, int, int] | None = None,
     ):
+        """cells: (C', number of grid cells, cell_dim) to project each cell's C' features to cell_dim first."""
         super().__init__()
         self.rnn_type, self.temporal_pool, self.bidirectional = rnn_type, temporal_pool, bidirectional
         self.motion = motion
+        self.cells = None
+        if cells is not None:  # one projection shared by every cell: [.., C'*n] -> [.., n, C'] -> [.., n * cell_dim]
+            channels, n, cell_dim = cells
+            self.cells = (channels, n)
+            self.cell_proj = nn.Sequential(nn.LayerNorm(channels), nn.Linear(channels, cell_dim), nn.GELU())
+            in_dim = n * cell_dim
         if motion:  # each step also sees how the features changed since the previous frame
             in_dim *= 2
         self.norm = nn.LayerNorm(in_dim)
@@ -76,7 +84,16 @@ class TemporalHead(nn.Module):
         self.score = nn.Linear(out_dim, 1) if temporal_pool == "attention" else None
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(out_dim, num_classes))
 
+    def project_cells(self, feats: torch.Tensor) -> torch.Tensor:
+        """[..., C'*n] pooled grid features (channel-major, as pool_frames makes them) -> [..., n*cell_dim]."""
+        if self.cells is None:
+            return feats
+        channels, n = self.cells
+        per_cell = feats.unflatten(-1, (channels, n)).transpose(-1, -2)  # [..., n, C']
+        return self.cell_proj(per_cell).flatten(-2)
+
     def forward(self, feats: torch.Tensor) -> HeadOutput:
+        feats = self.project_cells(feats)
         if self.motion:
             prev = torch.cat([feats[:, :1], feats[:, :-1]], 1)  # the first frame has no motion
             feats = torch.cat([feats, feats - prev], -1)  # [B,T,2D]
@@ -97,6 +114,7 @@ class TemporalHead(nn.Module):
         if self.bidirectional:
             raise ModelError("a bidirectional RNN needs the whole clip; it cannot stream frame by frame")
         state = dict(state or {})
+        feat = self.project_cells(feat)
         if self.motion:
             prev = state.get("prev", feat)
             state["prev"] = feat
@@ -177,6 +195,7 @@ class HybridCNNRNN(
                 cfg.dropout,
                 cfg.temporal_pool,
                 cfg.motion,
+                (self.backbone.num_features, rows * cols, cfg.cell_dim) if cfg.cell_dim else None,
             )
             for _ in range(cfg.num_heads)
         ]

@@ -14,7 +14,7 @@ from .backbones import imagenet_labels
 from .explain import activation_maps, grad_cam, imagenet_concepts
 from .model import HybridCNNRNN
 from .model_dir import default_model_dir
-from .prediction import Prediction, make_prediction
+from .prediction import Prediction, make_prediction, with_decode_time
 from .runtime import CNNEngine, make_engine
 from .transforms import preprocess
 from .video import Clip, VideoLimits, read_clip
@@ -67,10 +67,7 @@ class Recognizer:
     def __call__(self, path: str | Path, topk: int = 5, explain: bool = False) -> Prediction:
         t0 = time.perf_counter()
         clip = read_clip(path, self.model.num_frames, limits=self.limits)
-        pred = self.predict_clip(clip, topk=topk, explain=explain)
-        pred.timings_ms = {"decode": (time.perf_counter() - t0) * 1000 - pred.timings_ms["total"], **pred.timings_ms}
-        pred.timings_ms["total"] = (time.perf_counter() - t0) * 1000
-        return pred
+        return with_decode_time(self.predict_clip(clip, topk=topk, explain=explain), t0)
 
     def predict_clip(self, clip: Clip, topk: int = 5, explain: bool = False) -> Prediction:
         """Already decoded frames -> Prediction (timings cover preprocess, CNN, RNN; explain: + heat maps,

@@ -6,6 +6,7 @@ engine (compiled.py), which runs without importing torch.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,15 @@ class Prediction:
             out["attention"] = np.round(self.attention, 5).tolist()
             out["concepts"] = [[[c, round(p, 4)] for c, p in row] for row in self.concepts]
         return out
+
+
+def with_decode_time(pred: Prediction, started: float) -> Prediction:
+    """A Prediction of a clip decoded since `started` (time.perf_counter()): "decode" first in its timings, and a
+    total that counts it."""
+    now = time.perf_counter()
+    pred.timings_ms = {"decode": (now - started) * 1000 - pred.timings_ms["total"], **pred.timings_ms}
+    pred.timings_ms["total"] = (now - started) * 1000
+    return pred
 
 
 def video_info(clip: Clip) -> dict[str, Any]:

@@ -41,6 +41,7 @@ VARIANTS = {
     "gru-attention": dict(num_frames=4),
     "grid-motion-exemplars": dict(num_frames=6, spatial_pool="2x3", motion=True, openset_exemplars=5,
                                   openset_similarity=0.1, openset_threshold=0.2),
+    "cells-projected": dict(num_frames=4, spatial_pool="3x3", cell_dim=8),
     "bilstm-last-ensemble": dict(num_frames=5, rnn_type="lstm", bidirectional=True, temporal_pool="last", num_heads=2,
                                  openset_score="energy"),
 }  # fmt: skip

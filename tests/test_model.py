@@ -72,6 +72,30 @@ def test_grid_spatial_pool_multiplies_feature_size(clips):
     assert out.logits.shape == (2, 3)
 
 
+@torch.inference_mode()
+def test_per_cell_projection_is_one_layer_shared_by_every_cell(clips):
+    """cell_dim: a 3x3 grid reaches the head as 9 x cell_dim numbers; the same projection for every cell, so
+    moving what a cell sees to another cell moves its projection there; streaming still equals the batch."""
+    m = small(spatial_pool="3x3", cell_dim=8, motion=True)
+    wide = small(spatial_pool="3x3")
+    C = m.backbone.num_features
+    assert m.head.norm.normalized_shape == (2 * 9 * 8,)  # features and their differences, projected
+    head_params = sum(p.numel() for p in m.head.parameters())
+    assert head_params < sum(p.numel() for p in wide.head.parameters()) / 10
+    feats = m(clips).feats  # [B,T,C*9], channel-major: feature c of cell k at c*9 + k
+    assert feats.shape[-1] == 9 * C
+    projected = m.head.project_cells(feats).unflatten(-1, (9, 8))  # [B,T,9,8]
+    swapped = feats.unflatten(-1, (C, 9))[..., [1, 0, 2, 3, 4, 5, 6, 7, 8]].flatten(-2)  # cells 0 and 1 swapped
+    again = m.head.project_cells(swapped).unflatten(-1, (9, 8))
+    assert torch.allclose(again[..., 0, :], projected[..., 1, :], atol=1e-6)
+    assert torch.allclose(again[..., 2:, :], projected[..., 2:, :], atol=1e-6)
+    out, state, steps = m.forward_head(feats), None, []
+    for t in range(feats.shape[1]):
+        logits, state = m.step(feats[:, t], state)
+        steps.append(logits)
+    assert torch.allclose(torch.stack(steps, 1), out.step_logits, atol=1e-5)
+
+
 @pytest.mark.parametrize("temporal_pool", ["last", "mean", "attention"])
 @torch.inference_mode()
 def test_step_logits_are_causal(temporal_pool):
@@ -147,6 +171,7 @@ def test_bidirectional_forward_works_but_streaming_is_refused(clips):
         (dict(spatial_pool="3y2"), "spatial_pool"),
         (dict(spatial_pool="9x9"), "out of range"),
         (dict(dropout=1.5), "dropout"),
+        (dict(cell_dim=-1), "cell_dim"),
         (dict(backbone="no_such_network"), "unknown backbone"),
     ],
 )
