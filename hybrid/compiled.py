@@ -89,9 +89,9 @@ def local_folder(ref: str | os.PathLike | None) -> Path | None:
 
     try:
         folder = default_model_dir() if ref is None else Path(os.fspath(ref)).expanduser()
-    except ModelError:
+        ok = folder.is_dir() and (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file()
+    except (ModelError, OSError, ValueError):  # a name too long for the OS, a NUL byte: the full way says why
         return None
-    ok = folder.is_dir() and (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file()
     return folder if ok else None
 
 

@@ -133,3 +133,10 @@ def test_cli_predicts_without_torch_once_the_model_is_exported(tmp_path, clip_pa
     bad.write_text("hello")
     out, probe = _cli(["predict", str(bad), "--model", str(folder)], tmp_path / "cache")
     assert probe == {"rc": 2, "torch": False, "timm": False} and out == {}
+
+
+def test_local_folder_is_only_an_existing_model_folder(tmp_path):
+    folder = _save(tmp_path / "m", num_frames=4)
+    assert compiled.local_folder(str(folder)) == folder
+    for ref in ("a/" + "b" * 400_000, "x\x00y", str(tmp_path), str(tmp_path / "missing"), "owner/name"):
+        assert compiled.local_folder(ref) is None  # the full way then says what is wrong with it
