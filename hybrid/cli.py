@@ -317,8 +317,9 @@ def _add_eval(sub) -> None:
         nargs="+",
         default=None,
         metavar="groups|kfold K",
-        help="cross-validate a training recipe: leave one group out, or K stratified folds (of groups; of clips when "
-        "there is no group pattern)",
+        help="cross-validate a training recipe: leave one group out, or K stratified folds of groups. Groups come "
+        "from --group-pattern (a regex on file names, or a preset: ut-interaction); without one every clip is its "
+        "own group, so 'groups' leaves one clip out and kfold splits clips. The report says which ('grouping')",
     )
     p.add_argument("--cache", default="cache/features", help="feature cache folder (--cv)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (--cv)")
@@ -356,6 +357,8 @@ def cmd_eval(args) -> int:
         print(json.dumps(report))
         return 0
     print(f"accuracy {report['accuracy']:.1%} on {report['n']} clips")
+    if args.cv:
+        print(f"  {report['protocol']} cross-validation; groups: {report['grouping']}")
     for name, row in report["per_class"].items():
         acc = "n/a" if row["accuracy"] is None else f"{row['accuracy']:.1%}"
         print(f"  {name:>20s}  {acc:>6s}  (n={row['n']})")

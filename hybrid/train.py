@@ -274,6 +274,14 @@ def with_openset(model: HybridCNNRNN, feats: torch.Tensor, openset_cv: dict[str,
     return out.eval()
 
 
+def grouping(samples: list[Sample], pattern: str) -> str:
+    """What a split keeps together, in words: without a group pattern every clip is its own group, so folds split
+    clips, and clips of one person or take can land on both sides."""
+    if not pattern:
+        return f"none: each of the {len(samples)} clips is its own group (no --group-pattern)"
+    return f"{len({s.group for s in samples})} groups read from the file names by --group-pattern {pattern!r}"
+
+
 def cross_validate(
     ds: Dataset,
     recipe: Recipe,
@@ -330,6 +338,7 @@ def cross_validate(
     accuracy_tta = {name: float(np.mean([p == t for p, t in zip(preds, y_true)])) for name, preds in tta.items()}
     report.update(
         protocol=f"stratified {kfold}-fold" if kfold else "leave-one-group-out",
+        grouping=grouping(ds.samples, recipe.group_pattern),
         folds=folds,
         mean_fold_accuracy=float(np.mean([f["accuracy"] for f in folds])),
         accuracy_flip_tta=accuracy_tta.get("flip"),

@@ -19,7 +19,7 @@ from hybrid.backbones import lite0_imagenet_state_dict
 from hybrid.data import leave_one_group_out, scan_folder, split_groups
 from hybrid.features import Augment, FeatureCache
 from hybrid.pipeline import Recognizer
-from hybrid.train import Recipe, cross_validate, load_dataset, predict_logits, train
+from hybrid.train import Recipe, cross_validate, grouping, load_dataset, predict_logits, train
 from hybrid.transforms import preprocess
 from hybrid.video import read_clip, uniform_indices
 
@@ -154,6 +154,9 @@ def test_kfold_cross_validation_reports_its_protocol_and_open_set(tiny_dataset, 
     ds = load_dataset(tiny_dataset, RECIPE, cache)
     report = cross_validate(ds, replace(RECIPE, epochs=10), quiet=True, kfold=2)
     assert report["protocol"] == "stratified 2-fold" and [f["group"] for f in report["folds"]] == ["1", "2"]
+    assert report["grouping"] == "4 groups read from the file names by --group-pattern 'ut-interaction'"
+    ungrouped = grouping(scan_folder(tiny_dataset), "")  # the default: says that folds then split single clips
+    assert ungrouped == "none: each of the 32 clips is its own group (no --group-pattern)"
     assert report["n"] == 32 and all(f["n"] == 16 and len(f["similarities"]) == 16 for f in report["folds"])
     assert report["openset"]["threshold"] is not None and report["openset"]["similarity"] is not None
 
