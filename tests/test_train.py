@@ -372,12 +372,15 @@ def test_eval_cv_prints_the_open_set_gates(monkeypatch, capsys, tmp_path):
     report = {"accuracy": 0.75, "n": 4, "per_class": {"a": {"accuracy": 0.5, "n": 2}, "b": {"accuracy": 1.0, "n": 2}},
               "folds": [{"group": "1", "accuracy": 0.5, "n": 2}, {"group": "2", "accuracy": 1.0, "n": 2}],
               "openset": {"score": "maxprob", "accept": 0.95, "threshold": 0.41, "similarity": 0.73,
-                          "in_accepted_cv": 0.9}}  # fmt: skip
+                          "in_accepted_cv": 0.9},
+              "protocol": "leave-one-group-out",
+              "grouping": "2 groups read from the file names by --group-pattern 'x'"}  # fmt: skip
     monkeypatch.setattr(train_mod, "load_dataset", lambda *a, **k: None)
     monkeypatch.setattr(train_mod, "cross_validate", lambda *a, **k: report)
     assert main(["eval", "--data", str(tmp_path), "--cv", "groups", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "accuracy 75.0% on 4 clips" in out and "fold      2: 100.0%" in out
+    assert "leave-one-group-out cross-validation; groups: 2 groups read from the file names" in out
     assert "open set: maxprob >= 0.41, similarity to the training clips >= 0.73 accept 95% of the held-out clips " \
            "(90.0% fold by fold)" in out  # fmt: skip
 
