@@ -25,18 +25,32 @@ from typing import Any
 import numpy as np
 
 from .config import HybridConfig
-from .errors import ConfigError, ModelError
+from .errors import ConfigError, ModelError, shorten
 from .model_dir import CONFIG_NAME, WEIGHTS_NAME
 from .prediction import Prediction, make_prediction, with_decode_time
 from .transforms import prepare
 from .video import VideoLimits, read_clip
 
+ENGINES = ("auto", "torch", "openvino")
+PRECISIONS = ("fp32", "bf16")
 WHOLE_VERSION = "1"  # bump when the exported whole-model graph changes, so old cache files are not reused
 OUTPUTS = ("step_probs", "attention", "feats", "openset_score", "similarity")  # the graph's outputs, in order
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("HYBRID_CACHE") or Path.home() / ".cache" / "hybrid")
+
+
+def engine_settings(engine: str | None = None, precision: str | None = None) -> tuple[str, str]:
+    """(engine, precision) as asked, else $HYBRID_ENGINE / $HYBRID_PRECISION, else "auto" / "fp32"; ConfigError
+    when either is not one of ENGINES / PRECISIONS."""
+    engine = (engine or os.environ.get("HYBRID_ENGINE") or "auto").lower()
+    precision = (precision or os.environ.get("HYBRID_PRECISION") or "fp32").lower()
+    if engine not in ENGINES:
+        raise ConfigError(f"engine (HYBRID_ENGINE) must be one of {ENGINES}, not {shorten(engine)!r}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision (HYBRID_PRECISION) must be one of {PRECISIONS}, not {shorten(precision)!r}")
+    return engine, precision
 
 
 def cpu_threads() -> int:
@@ -121,9 +135,11 @@ class CompiledModel:
     ) -> CompiledModel | None:
         """The folder's compiled model when its export is in the cache and the engine settings allow it, else
         None ($HYBRID_ENGINE=torch asks for the PyTorch reference)."""
-        engine = (os.environ.get("HYBRID_ENGINE") or "auto").lower()
-        precision = (precision or os.environ.get("HYBRID_PRECISION") or "fp32").lower()
-        if engine not in ("auto", "openvino") or precision not in ("fp32", "bf16"):
+        try:
+            engine, precision = engine_settings(None, precision)
+        except ConfigError:  # the full way says what is wrong with the setting
+            return None
+        if engine == "torch":
             return None
         try:
             path = cache_path(folder, cache_dir)

@@ -33,14 +33,12 @@ import torch
 from torch import nn
 
 from . import openset
-from .compiled import OUTPUTS, cache_path, compile_network, default_cache_dir
+from .compiled import OUTPUTS, cache_path, compile_network, default_cache_dir, engine_settings
 from .errors import ConfigError, shorten
 from .model import HybridCNNRNN
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("auto", "torch", "openvino")
-PRECISIONS = ("fp32", "bf16")
 MAX_BATCH = 2  # frames per OpenVINO call: bounds activation memory (~40 MB) at the same speed
 EXPORT_VERSION = "1"  # bump when the exported graph changes, so old cache files are not reused
 
@@ -218,12 +216,7 @@ def make_engine(
     "auto" falls back to PyTorch (with a log line) when OpenVINO is missing or the export fails;
     asking for "openvino" by name raises instead.
     """
-    engine = (engine or os.environ.get("HYBRID_ENGINE") or "auto").lower()
-    precision = (precision or os.environ.get("HYBRID_PRECISION") or "fp32").lower()
-    if engine not in ENGINES:
-        raise ConfigError(f"engine (HYBRID_ENGINE) must be one of {ENGINES}, not {shorten(engine)!r}")
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision (HYBRID_PRECISION) must be one of {PRECISIONS}, not {shorten(precision)!r}")
+    engine, precision = engine_settings(engine, precision)
     if engine == "torch" or (engine == "auto" and not openvino_available()):
         return TorchEngine(model)
     if not openvino_available():

@@ -49,13 +49,6 @@ def normalise(frames: np.ndarray, mean, std) -> np.ndarray:
     return (x - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
 
 
-def to_tensor(frames: np.ndarray, mean, std) -> torch.Tensor:
-    """uint8 [T,H,W,3] -> normalised float [T,3,H,W] in channels_last memory (a view of the NHWC array)."""
-    import torch
-
-    return torch.from_numpy(normalise(frames, mean, std)).permute(0, 3, 1, 2)
-
-
 def prepare(frames: np.ndarray, cfg: HybridConfig) -> np.ndarray:
     """RGB uint8 frames [T,h,w,3] -> normalised float32 [T,H,W,3], as the model's config says (size, resize
     mode, filter, mean/std): the one place these are read."""
