@@ -26,7 +26,7 @@ import numpy as np
 
 from .config import HybridConfig
 from .errors import ConfigError, ModelError, shorten
-from .model_dir import CONFIG_NAME, WEIGHTS_NAME
+from .model_dir import CONFIG_NAME, WEIGHTS_NAME, default_model_dir
 from .prediction import Prediction, make_prediction, with_decode_time
 from .transforms import prepare
 from .video import VideoLimits, read_clip
@@ -99,8 +99,6 @@ def cache_path(folder: str | os.PathLike, cache_dir: str | os.PathLike | None = 
 def local_folder(ref: str | os.PathLike | None) -> Path | None:
     """The model folder a CLI --model names (None: the bundled default), or None for anything else (a Hub repo
     id, a missing path): those go the full way, which says what is wrong with them."""
-    from .model_dir import default_model_dir
-
     try:
         folder = default_model_dir() if ref is None else Path(os.fspath(ref)).expanduser()
         ok = folder.is_dir() and (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file()
