@@ -120,6 +120,13 @@ class Handlers:
             gr.Warning(e.message, title=e.title)
             return f"### ⚠️ {e.title}\n{e.message}"
 
+    def show_legend(self, model: str | None, repo_id: str | None, request: gr.Request = None) -> str:
+        """The gestures to draw, for a model of fingertip gestures ("" for any other)."""
+        try:
+            return card.gesture_legend(self.ctx, model, repo_id, _session(request))
+        except AppError:
+            return ""
+
     def show_known(self, model: str | None, repo_id: str | None, request: gr.Request = None) -> str:
         """The Classify tab's line of what the chosen model knows (the Model card tab says why it can't load)."""
         try:
@@ -322,8 +329,11 @@ def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, clips: tuple
     """Tab 1: classify an uploaded or recorded clip (or one of `clips`, the examples)."""
     idle = idle_text(bool(clips and models.default_choice(ui.ctx.settings)))
     knows = gr.Markdown("", elem_id="knows")
+    legend = gr.HTML("", elem_id="legend-clip")
     for trigger in (demo.load, model.change, repo_id.submit):
         trigger(ui.show_known, [model, repo_id], knows, api_visibility="private", concurrency_id="card",
+                show_progress="hidden")  # fmt: skip
+        trigger(ui.show_legend, [model, repo_id], legend, api_visibility="private", concurrency_id="card",
                 show_progress="hidden")  # fmt: skip
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=320):
@@ -434,14 +444,20 @@ def live_reset(state):
     return idle.verdict, idle.label, idle.history, idle.status, live.live_reset(state)
 
 
-def live_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
+def live_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, demo: gr.Blocks) -> None:
     """Tab 2: the webcam, read frame by frame; the RNN state lives in this tab's session."""
     settings = ui.ctx.settings
     gr.Markdown(
         "Frames go through the CNN one at a time, at the pace the model was trained on (a few per second), and the "
         "RNN carries its state from frame to frame (a bidirectional model re-reads a window of the latest frames "
-        f"instead): each answer covers about the last {settings.live_window_s:g} s of what the camera saw. Start "
-        "the webcam, then act in front of it." + models.idle_model_tip(settings),
+        "instead): each answer covers about as much of what the camera saw as the model's training clips lasted "
+        + (
+            f"(here {settings.live_window_s:g} s, set by HYBRID_LIVE_WINDOW_S)"
+            if settings.live_window_s
+            else f"({DEFAULT_WINDOW_S:g} s for a model that doesn't say)"
+        )
+        + ". Start the webcam, then act in front of it."
+        + models.idle_model_tip(settings),
         elem_classes="note",
     )
     with gr.Row(equal_height=False):
@@ -456,6 +472,10 @@ def live_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox) -> None:
                 elem_id="live-cam",
             )
             reset = gr.Button("Reset (forget what it saw)", elem_id="live-reset")
+            legend = gr.HTML("", elem_id="legend-live")
+            for trigger in (demo.load, model.change, repo_id.submit):
+                trigger(ui.show_legend, [model, repo_id], legend, api_visibility="private", concurrency_id="card",
+                        show_progress="hidden")  # fmt: skip
         with gr.Column(scale=4, min_width=300):
             verdict = gr.Markdown(live.LIVE_IDLE.verdict, elem_id="live-verdict")
             label = gr.Label(num_top_classes=5, label="Top 5 now", show_heading=False, elem_id="live-label")
@@ -631,7 +651,7 @@ def build_demo(ctx: AppContext | None = None, examples_dir: str | None = None) -
             with gr.Tab("Classify a clip", id="clip"):
                 clip_tab(ui, model, repo_id, offered.clips, demo)
             with gr.Tab("Live (webcam)", id="live"):
-                live_tab(ui, model, repo_id)
+                live_tab(ui, model, repo_id, demo)
             with gr.Tab("Timeline (long videos)", id="timeline"):
                 timeline_tab(ui, model, repo_id, offered.clips)
             with gr.Tab("Teach your own", id="teach"):

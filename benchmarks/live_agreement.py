@@ -1,7 +1,7 @@
 """Does the live path decide like the offline one? Real clips played frame by frame through hybrid.stream.
 
     python benchmarks/live_agreement.py --model DIR [--data ../shared/data/ut-interaction/set2] [--json]
-        [--windows 2 3 4] [--limit N]
+        [--windows 2 3 4] [--limit N]   (default windows: the model's own, then 2, 3, 4 s)
 
 Each clip is decoded once (every frame, as a 30 fps camera would send them). For every live window length,
 the live path's clock picks the frames it would take, each goes through the CNN once, and every policy
@@ -65,11 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="model folder or Hub repo id")
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "ut-interaction" / "set2")
-    p.add_argument("--windows", type=float, nargs="+", default=[2.0, 3.0, 4.0])
+    p.add_argument("--windows", type=float, nargs="+", default=None,
+                   help="live window lengths in s (default: the model's own, as the app, then 2, 3, 4)")  # fmt: skip
     p.add_argument("--limit", type=int, default=None, help="at most N clips (spread over the list)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     rec = Recognizer(args.model)
+    own = LiveSession(rec).window_s  # what the app's Live tab reads with this model (its training clips' length)
+    windows = args.windows or list(dict.fromkeys([own, 2.0, 3.0, 4.0]))
     clips = clips_under(args.data)
     if args.limit and len(clips) > args.limit:
         clips = [clips[i] for i in np.linspace(0, len(clips) - 1, args.limit).round().astype(int)]
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         offline = rec(clip)
         row = {"clip": str(clip.relative_to(args.data)), "truth": clip.parent.name, "offline": offline.label,
                "duration_s": round(offline.video["duration_s"], 2), "live": {}}  # fmt: skip
-        for w in args.windows:
+        for w in windows:
             row["live"][f"{w:g}"] = live_answers(rec, frames, w)
         rows.append(row)
         print(f"[{i + 1}/{len(clips)}] {row['clip']}: offline {offline.label}, live "
@@ -91,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": args.model,
         "data": str(args.data),
         "clips": len(rows),
+        "model_window_s": own,
         "offline_accuracy": round(float(np.mean([r["offline"] == r["truth"] for r in known])), 4) if known else None,
         "by_window": {},
         "seconds": round(time.perf_counter() - t0, 1),

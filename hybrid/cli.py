@@ -182,6 +182,11 @@ def _recipe_args(p: argparse.ArgumentParser) -> None:
             g.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None)
         elif name == "labels":
             g.add_argument(flag, dest=name, nargs="+", default=None, help="classes to use (default: all folders)")
+        elif name in ("mirror_labels", "reverse_labels"):
+            what = "mirrored" if name == "mirror_labels" else "played backwards"
+            g.add_argument(flag, dest=name, default=None, metavar="'a=b,c'",
+                           help=f"a clip {what} is one of another class: 'left=right,up' swaps left and right, keeps "
+                           f"up; classes not named are never {what}")  # fmt: skip
         elif name == "image_size":
             g.add_argument(flag, dest=name, nargs=2, type=int, metavar=("H", "W"), default=None)
         elif isinstance(default, tuple):  # mean, std
@@ -206,6 +211,16 @@ def _recipe(args):
     return recipe.updated(given)
 
 
+def _engine_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine",
+        choices=["auto", "torch", "openvino"],
+        default="auto",
+        help="CNN engine for the features of a frozen backbone on the CPU (default auto: OpenVINO when installed; the "
+        "same features to fp16 rounding). A fine-tuned backbone or a GPU always runs PyTorch",
+    )
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model on a folder of class folders of videos")
     p.add_argument("--data", required=True, help="folder: <class>/<video> (nested set folders allowed)")
@@ -213,6 +228,7 @@ def _add_train(sub) -> None:
     p.add_argument("--cache", default="cache/features", help="feature cache folder")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--card", default=None, help="JSON file of model card sections (metrics, limits, ...)")
+    _engine_arg(p)
     p.add_argument(
         "--calibrate",
         action="store_true",
@@ -239,7 +255,7 @@ def cmd_train(args) -> int:
     card = _read_json(args.card, "model card details")
     with world(args.device) as w:
         model = train(args.data, args.out, _recipe(args), args.cache, args.device, card=card, calibrate=args.calibrate,
-                      world=w)  # fmt: skip
+                      engine=args.engine, world=w)  # fmt: skip
     if w.main:
         print(f"saved {args.out} ({len(model.labels)} classes: {', '.join(model.labels)})")
     return 0
@@ -323,6 +339,7 @@ def _add_eval(sub) -> None:
     )
     p.add_argument("--cache", default="cache/features", help="feature cache folder (--cv)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (--cv)")
+    _engine_arg(p)
     p.add_argument(
         "--ood",
         action="append",
@@ -344,7 +361,7 @@ def cmd_eval(args) -> int:
         recipe = _recipe(args)
         with world(args.device) as w:  # under torchrun: clips and folds spread over the ranks, rank 0 reports
             device = w.device(pick_device(args.device))
-            ds = load_dataset(args.data, recipe, args.cache, device, quiet=not w.main, world=w)
+            ds = load_dataset(args.data, recipe, args.cache, device, args.engine, quiet=not w.main, world=w)
             report = cross_validate(ds, recipe, device, quiet=not w.main, kfold=kfold, world=w)
         if not w.main:
             return 0

@@ -26,6 +26,7 @@ STORAGE_DTYPES = ("float32", "float16")  # dtype of model.safetensors (float16 h
 # is read. Far above any model this project trains.
 MAX_SIZES = {"labels": 10_000, "num_frames": 512, "image_size": 2048, "proj_dim": 4096, "hidden_size": 4096,
              "num_layers": 8, "num_heads": 16, "openset_exemplars": 10_000, "cell_dim": 4096}  # fmt: skip
+MAX_CLIP_SECONDS = 600.0
 MAX_GRID = 8  # spatial_pool "RxC": at most this many cells per side
 _LABEL = re.compile(r"[^\x00-\x1f\x7f<>`\\]{1,100}")  # a class name: shown in markdown and HTML as it is
 
@@ -36,6 +37,8 @@ class HybridConfig:
     backbone: str = LITE0  # a timm architecture name
     backbone_pretrained: str | bool | None = None  # None: weights come from model.safetensors
     num_frames: int = 16  # T frames sampled uniformly over a clip
+    # the typical (median) length of the clips it was trained on, 0 if unknown: a live answer reads this much video
+    clip_seconds: float = 0.0
     image_size: tuple[int, int] = (224, 224)  # (H, W) fed to the CNN
     resize_mode: str = "squash"
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
@@ -86,6 +89,7 @@ class HybridConfig:
             if not isinstance(getattr(self, name), bool):
                 raise _bad(name, getattr(self, name), "true or false")
         set_(self, "dropout", _float("dropout", self.dropout))
+        set_(self, "clip_seconds", _float("clip_seconds", self.clip_seconds))
         for name in ("openset_threshold", "openset_similarity"):
             if getattr(self, name) is not None:
                 set_(self, name, _float(name, getattr(self, name)))
@@ -110,6 +114,8 @@ class HybridConfig:
                               ("storage_dtype", STORAGE_DTYPES), ("openset_score", OPENSET_SCORES)):  # fmt: skip
             if getattr(self, name) not in allowed:
                 raise ModelError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
+        if not 0 <= self.clip_seconds <= MAX_CLIP_SECONDS:
+            raise ModelError(f"clip_seconds must be in [0, {MAX_CLIP_SECONDS:g}] (0: unknown)")
         if self.cell_dim < 0:
             raise ModelError("cell_dim must be >= 0 (0: no per-cell projection)")
         if self.openset_exemplars < 0 or (self.openset_similarity is not None and not self.openset_exemplars):

@@ -21,5 +21,6 @@ def env_number(name: str, default: float, integer: bool = False, environ: Mappin
         value = math.nan
     if not (math.isfinite(value) and value > 0) or (integer and value != int(value)):
         kind = "a positive whole number" if integer else "a positive number"
-        raise ConfigError(f"{name}={shorten(text)!r} is not {kind} (unset it for the default, {default:g})")
+        default_is = f", {default:g}" if default else ""
+        raise ConfigError(f"{name}={shorten(text)!r} is not {kind} (unset it for the default{default_is})")
     return int(value) if integer else value

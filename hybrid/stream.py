@@ -131,7 +131,7 @@ class LiveSession:
     """
 
     recognizer: Recognizer
-    window_s: float = DEFAULT_WINDOW_S
+    window_s: float | None = None  # None: the length of the model's training clips, else DEFAULT_WINDOW_S
     policy: str = "auto"
     lanes: int = 2
     history_s: float = 60.0  # how much of the rolling history to keep
@@ -147,6 +147,8 @@ class LiveSession:
 
     def __post_init__(self) -> None:
         self.policy = resolve_policy(self.model, self.policy)
+        if self.window_s is None:
+            self.window_s = self.model.config.clip_seconds or DEFAULT_WINDOW_S
         if self.window_s <= 0 or self.lanes < 1:
             raise ConfigError("window_s must be positive and lanes at least 1")
         self.T = self.model.num_frames

@@ -30,8 +30,8 @@ from .distributed import World
 from .errors import DataError
 from .features import Augment, FeatureCache, augment_variants
 from .model import HybridCNNRNN
-from .recipe import Recipe
-from .video import uniform_indices
+from .recipe import Recipe, label_swaps
+from .video import claimed_seconds, uniform_indices
 
 
 @dataclass
@@ -40,6 +40,9 @@ class Dataset:
     labels: list[str]
     y: list[int]
     feats: list[list[torch.Tensor]] = field(default_factory=list)  # [sample][variant] -> [grid, D] or [grid, C, h, w]
+    flipped: list[bool] = field(default_factory=list)  # [variant]: a mirror image
+    mirror: dict[int, int] = field(default_factory=dict)  # class -> class of its mirror image (recipe.mirror_labels)
+    reverse: dict[int, int] = field(default_factory=dict)  # class -> class played backwards (recipe.reverse_labels)
 
 
 def pick_device(name: str = "auto") -> str:
@@ -60,8 +63,13 @@ def load_dataset(data: str | Path, recipe: Recipe, cache_dir: str | Path, device
     labels = recipe.labels or sorted({s.label for s in samples})
     encoder = HybridCNNRNN(recipe.model_config(labels, PACKAGED_IMAGENET))
     cache = FeatureCache(encoder, cache_dir, grid=recipe.grid, device=device, finetune=recipe.finetune, engine=engine)
-    augs = augment_variants(recipe.aug_copies, recipe.flip, recipe.crop, recipe.color, seed=recipe.seed)
-    ds = Dataset(samples, labels, [labels.index(s.label) for s in samples])
+    mirror, reverse = (
+        {labels.index(a): labels.index(b) for a, b in label_swaps(spec, labels, name).items()}
+        for name, spec in (("mirror_labels", recipe.mirror_labels), ("reverse_labels", recipe.reverse_labels))
+    )
+    augs = augment_variants(recipe.aug_copies, recipe.flip or bool(mirror), recipe.crop, recipe.color, recipe.seed)
+    ds = Dataset(samples, labels, [labels.index(s.label) for s in samples], flipped=[a.flip for a in augs],
+                 mirror=mirror, reverse=reverse)  # fmt: skip
     if world.size > 1:  # each clip computed once, by one rank
         mine = world.shard(samples)
         for s in tqdm(mine, desc=f"features (rank 0 of {world.size})", unit="clip", disable=quiet or not world.main):
@@ -87,12 +95,25 @@ def sample_positions(grid: int, num: int, rng: np.random.Generator | None, view:
 def _batch(
     ds: Dataset, idx: list[int], recipe: Recipe, rng: np.random.Generator | None, device: str, variant=0, view=(0, 1)
 ):
-    xs = []
+    """Features [B,T,...] and labels [B] of clips idx: for training (rng given) a random cached variant of each,
+    jittered, maybe played backwards; mirrored and reversed clips take the label the recipe maps them to."""
+    xs, ys = [], []
     for i in idx:
-        variants = ds.feats[i]
-        v = variants[int(rng.integers(len(variants)))] if rng is not None else variants[variant]
-        xs.append(v[sample_positions(len(v), recipe.num_frames, rng if recipe.jitter else None, view)])
-    return torch.stack(xs).to(device).float(), torch.tensor([ds.y[i] for i in idx], device=device)
+        variants, y = ds.feats[i], ds.y[i]
+        if rng is None:
+            k = variant
+        elif ds.mirror:  # a mirror image only of the classes mirror_labels maps, under the class it maps them to
+            usable = [k for k, flipped in enumerate(ds.flipped) if not flipped or y in ds.mirror]
+            k = usable[int(rng.integers(len(usable)))]
+            y = ds.mirror[y] if ds.flipped[k] else y
+        else:
+            k = int(rng.integers(len(variants)))
+        pos = sample_positions(len(variants[k]), recipe.num_frames, rng if recipe.jitter else None, view)
+        if rng is not None and y in ds.reverse and rng.random() < 0.5:
+            pos, y = pos[::-1], ds.reverse[y]
+        xs.append(variants[k][pos])
+        ys.append(y)
+    return torch.stack(xs).to(device).float(), torch.tensor(ys, device=device)
 
 
 class Trainable(nn.Module):
@@ -191,7 +212,7 @@ def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], reci
         )
     else:  # one or two steps: a constant rate
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    counts = np.bincount([ds.y[i] for i in train], minlength=len(ds.labels)).astype(np.float32)
+    counts = label_counts(ds, train)
     weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(ds.labels), device=device)  # class balance
     best = (-1.0, math.inf, None, 0)  # (val acc, val loss, state, epoch)
     history = []
@@ -237,6 +258,21 @@ def fit(model: HybridCNNRNN, ds: Dataset, train: list[int], val: list[int], reci
     return history
 
 
+def label_counts(ds: Dataset, idx: list[int]) -> np.ndarray:
+    """[K] how many clips of each class training on idx shows, on average: a mirrored or reversed clip counts
+    for the class it is mapped to (what the class-balancing weights must see; a class may have none of its own)."""
+    counts = np.zeros(len(ds.labels), np.float32)
+    mirrored = np.mean(ds.flipped) if ds.mirror and ds.flipped else 0.0  # share of a mapped class's draws
+    for i in idx:
+        y = ds.y[i]
+        m = mirrored if y in ds.mirror else 0.0
+        for c, share in ((y, 1.0 - m), (ds.mirror.get(y, y), m)):
+            r = 0.5 if c in ds.reverse else 0.0  # half of its draws play backwards
+            counts[c] += share * (1.0 - r)
+            counts[ds.reverse.get(c, c)] += share * r
+    return counts
+
+
 def _member_outputs(head, x: torch.Tensor):
     """Each ensemble member is trained on its own loss (averaged logits would tie them together)."""
     return head.forward_members(x) if hasattr(head, "forward_members") else [head(x)]
@@ -254,10 +290,18 @@ def _loss(out, y: torch.Tensor, weight: torch.Tensor, recipe: Recipe, denom: tor
     return loss
 
 
-def new_model(recipe: Recipe, labels: list[str]) -> HybridCNNRNN:
-    """A model with ImageNet backbone weights and a freshly initialised head (seeded)."""
+def new_model(recipe: Recipe, labels: list[str], clip_seconds: float = 0.0) -> HybridCNNRNN:
+    """A model with ImageNet backbone weights and a freshly initialised head (seeded), for clips of about
+    clip_seconds (0: unknown)."""
     torch.manual_seed(recipe.seed)
-    return HybridCNNRNN(recipe.model_config(labels, PACKAGED_IMAGENET))
+    return HybridCNNRNN(recipe.model_config(labels, PACKAGED_IMAGENET, clip_seconds))
+
+
+def typical_seconds(samples: list[Sample]) -> float:
+    """The median length of these clips as their files claim it (0.0 when none says): what a live answer of a
+    model trained on them should read."""
+    lengths = [s for s in (claimed_seconds(x.path) for x in samples) if s is not None]
+    return round(float(np.median(lengths)), 2) if lengths else 0.0
 
 
 def with_openset(model: HybridCNNRNN, feats: torch.Tensor, openset_cv: dict[str, Any]) -> HybridCNNRNN:
@@ -396,13 +440,13 @@ class Trained:
 
 
 def train(data: str | Path, out: str | Path, recipe: Recipe, cache_dir: str | Path, device: str = "auto",
-          card: dict[str, Any] | None = None, calibrate: bool = False,
+          card: dict[str, Any] | None = None, calibrate: bool = False, engine: str = "torch",
           world: World = World()) -> HybridCNNRNN:  # fmt: skip
     """Train on every clip under `data` (minus val groups when recipe.val_groups) and save to `out`.
 
     calibrate: first cross-validate the recipe (leave one group out) and give the model the open-set threshold
     that accepts openset.ACCEPT of the held-out clips (a clip scoring below it is "none of these")."""
-    return run_training(data, out, recipe, cache_dir, device, card, calibrate, world=world).model
+    return run_training(data, out, recipe, cache_dir, device, card, calibrate, engine=engine, world=world).model
 
 
 def run_training(
@@ -432,8 +476,8 @@ def run_training(
     cv = cross_validate(ds, recipe, device, quiet, kfold=kfold, progress=progress, score_gate=score_gate,
                         world=world) if calibrate else None  # fmt: skip
     seconds["cross_validation"], t0 = time.perf_counter() - t0, time.perf_counter()
-    model = new_model(recipe, ds.labels)
     train_idx, val_idx = split_groups(ds.samples, list(range(len(ds.samples))), recipe.val_groups, recipe.seed)
+    model = new_model(recipe, ds.labels, typical_seconds([ds.samples[i] for i in train_idx]))
     history = fit(model, ds, train_idx, val_idx, recipe, device, quiet, progress, world)
     card = card(cv) if callable(card) else card
     if cv is not None:

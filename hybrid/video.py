@@ -161,6 +161,19 @@ def open_video(
     return cap
 
 
+def claimed_seconds(path: str | os.PathLike) -> float | None:
+    """A file's length as its container claims it (fps and frame count, nothing decoded); None when unbelievable."""
+    try:
+        cap = open_video(path)
+    except VideoError:
+        return None
+    try:
+        fps, count = claimed_rate(cap)
+        return count / fps if fps and count else None
+    finally:
+        cap.release()
+
+
 def _no_frames_error(name: str, codec: str) -> VideoError:
     label = _CODEC_NAMES.get(codec, codec)
     if codec in _DECODABLE:

@@ -16,6 +16,7 @@ from hybrid.app import timeline as app_timeline
 from hybrid.app.context import AppContext
 from hybrid.app.settings import AppSettings
 from hybrid.openset import UNKNOWN
+from hybrid.stream import DEFAULT_WINDOW_S
 from hybrid.viz import UNKNOWN_COLOR
 
 THRESHOLD = 0.99  # the tiny random model's answers are far less sure than this: every clip is none of its classes
@@ -75,7 +76,7 @@ def test_classify_says_none_of_them_and_still_shows_the_closest(unsure, app_ctx,
 
 def test_live_says_nothing_known_is_in_view(unsure):
     ctx, name = unsure
-    state, period = None, ctx.settings.live_window_s / 4
+    state, period = None, DEFAULT_WINDOW_S / 4
     for i in range(6):
         view, state = live.live_frame(ctx, index_frame(i * 37, (160, 120)), state, name, "", now=i * period)
     assert view is not None and "Nothing I know in view" in view.verdict and "closest: **" in view.verdict

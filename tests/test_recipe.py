@@ -51,3 +51,21 @@ def test_every_recipe_setting_is_a_cli_flag():
                                       "--image-size", "96", "128", "--no-flip", "--epochs", "3"])  # fmt: skip
     r = _recipe(args)
     assert r.model.mean == (0.4, 0.5, 0.6) and r.model.image_size == (96, 128) and not r.flip and r.epochs == 3
+
+
+def test_label_swaps_read_both_ways_and_refuse_what_they_cannot_mean():
+    from hybrid.recipe import label_swaps
+
+    swaps = label_swaps(" left=right, up ,down=down,", ["left", "right", "up", "down", "star"])
+    assert swaps == {"left": "right", "right": "left", "up": "up", "down": "down"}  # star: never mirrored
+    assert label_swaps("", ["a"]) == {}
+    for spec, match in (("a=b=c", "neither"), ("a=", "neither"), ("a=b,a=c", "'a' is mapped twice"),
+                        ("a=b,b", "'b' is mapped twice"), ("a=zzz", "no class zzz")):  # fmt: skip
+        with pytest.raises(ConfigError, match=match):
+            label_swaps(spec, ["a", "b", "c"])
+    with pytest.raises(ConfigError, match="must be a string"):
+        Recipe().updated({"reverse_labels": ["a", "b"]})
+    with pytest.raises(ConfigError, match="choose one"):  # a plain flip keeps every class: no map beside it
+        Recipe().updated({"mirror_labels": "left=right"})
+    r = Recipe().updated({"flip": False, "mirror_labels": "left=right,up", "reverse_labels": "left=right"})
+    assert Recipe().updated(r.to_dict()) == r  # a training.json gives the same recipe back

@@ -17,7 +17,7 @@ from hybrid.app import live
 from hybrid.app.errors import AppError
 from hybrid.pipeline import Recognizer
 from hybrid.runtime import TorchEngine
-from hybrid.stream import DueClock, LiveSession
+from hybrid.stream import DEFAULT_WINDOW_S, DueClock, LiveSession
 from hybrid.transforms import preprocess
 from hybrid.video import iter_frames
 
@@ -192,7 +192,7 @@ def test_replay_of_a_real_clip_matches_the_batched_forward_on_the_frames_taken(t
 
 # --- the app's live handler ---------------------------------------------------------------------------------
 def test_live_handler_keeps_one_state_per_session(app_ctx, app_env, frames):
-    period = app_ctx.settings.live_window_s / 4
+    period = DEFAULT_WINDOW_S / 4
     a_frames, b_frames = frames[:6], frames[4:][::-1]
     a = b = None
     views_a, views_b = [], []
@@ -213,7 +213,7 @@ def test_live_handler_keeps_one_state_per_session(app_ctx, app_env, frames):
 
 def test_live_view_shows_the_answer_history_and_pace(app_ctx, app_env, frames):
     state = None
-    period = app_ctx.settings.live_window_s / 4
+    period = DEFAULT_WINDOW_S / 4
     view, state = live.live_frame(app_ctx, frames[0], state, app_env, "", now=0.0)
     assert view.verdict.startswith("## ") and "warming up (1 of 4 frames)" in view.verdict
     assert set(view.label) == {"alpha", "beta", "gamma"} and abs(sum(view.label.values()) - 1) < 1e-4
@@ -235,3 +235,21 @@ def test_live_handler_reports_bad_models_and_frames(app_ctx, app_env, frames):
         live.live_frame(app_ctx, np.zeros((4, 4)), None, app_env, "")
     view, state = live.live_frame(app_ctx, None, None, app_env, "")  # no frame yet: a state, nothing to show
     assert view is None and state.session.taken == 0
+
+
+def test_the_live_window_follows_the_length_of_the_models_training_clips(tiny):
+    """A model trained on 1.5 s gestures is read 1.5 s at a time; one that doesn't say, DEFAULT_WINDOW_S; the
+    app's HYBRID_LIVE_WINDOW_S, when set, wins."""
+    from dataclasses import replace
+
+    from hybrid.app.settings import AppSettings
+
+    quick = HybridCNNRNN(replace(tiny.config, clip_seconds=1.5)).eval()
+    assert LiveSession(Recognizer(quick, engine="torch")).window_s == 1.5
+    assert LiveSession(Recognizer(quick, engine="torch")).period == pytest.approx(1.5 / T)
+    assert LiveSession(Recognizer(tiny, engine="torch")).window_s == DEFAULT_WINDOW_S
+    assert AppSettings.from_env({}).live_window_s is None
+    assert AppSettings.from_env({"HYBRID_LIVE_WINDOW_S": "2.5"}).live_window_s == 2.5
+    for bad in (-1.0, 601.0, float("nan"), "2"):
+        with pytest.raises(ModelError, match="clip_seconds"):
+            replace(tiny.config, clip_seconds=bad)

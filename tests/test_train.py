@@ -19,6 +19,7 @@ from hybrid.backbones import lite0_imagenet_state_dict
 from hybrid.data import leave_one_group_out, scan_folder, split_groups
 from hybrid.features import Augment, FeatureCache
 from hybrid.pipeline import Recognizer
+from hybrid.recipe import label_swaps
 from hybrid.train import Recipe, cross_validate, grouping, load_dataset, predict_logits, train
 from hybrid.transforms import preprocess
 from hybrid.video import read_clip, uniform_indices
@@ -167,6 +168,7 @@ def test_train_then_eval_cli(tiny_dataset, cache, tmp_path):
     assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "README.md", "training.json"}
     config = json.loads((out / "config.json").read_text())
     assert config["labels"] == sorted(CLASSES) and config["num_frames"] == 8 and config["image_size"] == [H, W]
+    assert config["clip_seconds"] == N / 10  # every training clip: 12 frames at 10 fps (what Live will read)
     assert model.labels == sorted(CLASSES)
     # eval through the real prediction path, with one class the model does not know (reported, not counted)
     extra = tiny_dataset / "set1" / "unseen_class"
@@ -397,3 +399,59 @@ def test_the_look_gate_without_folds_compares_each_clip_with_the_other_groups_on
     nearest = [float((ex[i] @ ex[[j for j in range(12) if groups[j] != groups[i]]].T).max()) for i in range(12)]
     assert max(nearest) < 0.999 and r["similarity"] == pytest.approx(openset.threshold_at(nearest), abs=1e-6)
     assert r["threshold"] is None and r["score"] == "maxprob" and 0.0 <= r["in_accepted_cv"] <= 1.0
+
+
+def test_label_mapping_augmentations_map_the_labels_of_what_they_change(tiny_dataset, cache):
+    """Reversed clips take the reversed class, mirrored ones the mirrored class; classes not named stay as
+    recorded (never reversed, never mirrored)."""
+    from hybrid.train import _batch
+
+    pair = "left_to_right=right_to_left"
+    recipe = RECIPE.updated(dict(aug_copies=2, color=False, jitter=False, reverse_labels=pair,
+                                 mirror_labels=f"{pair},red"))  # fmt: skip
+    ds = load_dataset(tiny_dataset, recipe, cache)
+    ltr, rtl, red = (ds.labels.index(c) for c in ("left_to_right", "right_to_left", "red"))
+    assert ds.flipped == [False, True] and ds.reverse == {ltr: rtl, rtl: ltr} and ds.mirror == {**ds.reverse, red: red}
+    centres = uniform_indices(N, recipe.num_frames)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(60):
+        for i in range(len(ds.samples)):
+            x, y = _batch(ds, [i], recipe, rng, "cpu")
+            truth = ds.y[i]
+            for k, flipped in enumerate(ds.flipped):
+                for pos, reversed_ in ((centres, False), (centres[::-1], True)):
+                    if torch.equal(x[0], ds.feats[i][k][pos].float()):
+                        seen.add((ds.labels[truth], flipped, reversed_))
+                        expect = ds.mirror[truth] if flipped else truth
+                        assert int(y) == (ds.reverse[expect] if reversed_ else expect)
+    assert {(c, f, r) for c in ("left_to_right", "right_to_left") for f in (0, 1) for r in (0, 1)} <= seen
+    assert {s for s in seen if s[0] == "red"} == {("red", False, False), ("red", True, False)}
+    assert {s for s in seen if s[0] == "blue"} == {("blue", False, False)}
+
+
+@pytest.mark.parametrize("how", ["reverse_labels", "mirror_labels"])
+def test_a_class_never_shown_is_learned_from_the_reversed_or_mirrored_other(tiny_dataset, cache, how):
+    """Train without a single right_to_left clip: played backwards (or mirrored), left_to_right clips are
+    right_to_left ones, so held-out right_to_left clips are recognised; without the map they cannot be."""
+    from hybrid.train import fit, new_model
+
+    spec = "left_to_right=right_to_left,red,blue"
+    recipe = RECIPE.updated({"aug_copies": 2 if how == "mirror_labels" else 1, how: spec, "color": False, "epochs": 80})
+    ds = load_dataset(tiny_dataset, recipe, cache)
+    rtl, ltr = ds.labels.index("right_to_left"), ds.labels.index("left_to_right")
+    train_idx = [i for i, y in enumerate(ds.y) if y != rtl and ds.samples[i].group != "3"]
+    test_idx = [i for i, s in enumerate(ds.samples) if s.group == "3"]
+    for spec_given, least in ((spec, 0.99), ("", None)):
+        r = recipe.updated({how: spec_given})
+        ds.mirror, ds.reverse = ({ds.labels.index(a): ds.labels.index(b) for a, b in label_swaps(s, CLASSES).items()}
+                                 for s in (r.mirror_labels, r.reverse_labels))  # fmt: skip
+        model = new_model(r, ds.labels)
+        fit(model, ds, train_idx, [], r, "cpu", quiet=True)
+        pred = predict_logits(model, ds, test_idx, r, "cpu").argmax(1).tolist()
+        right = np.mean([p == ds.y[i] for p, i in zip(pred, test_idx)])
+        said_rtl = [p for p, i in zip(pred, test_idx) if ds.y[i] == rtl]
+        if least is not None:
+            assert right >= least, (pred, [ds.y[i] for i in test_idx])
+        else:  # never taught: the reversed pair is answered as the class it was shown
+            assert rtl not in pred and set(said_rtl) == {ltr}

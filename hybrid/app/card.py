@@ -8,6 +8,7 @@ from ..card_html import safe_card_markdown
 from ..errors import ModelError
 from ..hub import read_card
 from ..model_dir import CARD_NAME
+from . import legend
 from .context import AppContext
 from .models import TAUGHT
 
@@ -43,6 +44,13 @@ def known_actions(ctx: AppContext, choice: str | None, repo_id: str | None, sess
         else "it has no open-set threshold, so **every clip is answered with one of them**, whatever it shows"
     )
     return f"**This model knows {len(c.labels)} actions:** " + " · ".join(f"`{x}`" for x in c.labels) + f" — {other}."
+
+
+def gesture_legend(ctx: AppContext, choice: str | None, repo_id: str | None, session: str | None = None) -> str:
+    """HTML of the gestures to draw for the chosen model (legend.py), "" when its classes aren't such gestures."""
+    key, ref = ctx.resolve(choice, repo_id, session)
+    rec, _ = ctx.models.get(key, ref)
+    return legend.legend_html(rec.model.labels)
 
 
 def model_card(ctx: AppContext, choice: str | None, repo_id: str | None, session: str | None = None) -> str:

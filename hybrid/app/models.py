@@ -41,7 +41,7 @@ def idle_model_tip(settings: AppSettings) -> str:
         return ""
     return (
         f" For long videos of its scenes, pick **{IDLE_MODEL}** in the Model menu: it also knows *no_interaction*, "
-        "so moments without an action are not forced into one of the six. The bundled models were trained on two "
+        "so moments without an action are not forced into one of the six. The interaction models were trained on two "
         "outdoor scenes of staged interactions: on footage of other places (a webcam at home, an office) they answer "
         "that it is none of their actions rather than guess."
     )

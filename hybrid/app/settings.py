@@ -11,7 +11,7 @@ from ..env import env_number
 from ..errors import ConfigError, ModelError, shorten
 from ..hub import check_repo_id
 from ..model_dir import bundled_model_roots
-from ..stream import DEFAULT_WINDOW_S, POLICIES
+from ..stream import POLICIES
 from ..video import VideoLimits
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "examples"
@@ -66,7 +66,9 @@ class AppSettings:
     max_duration_s: float = 60.0  # HYBRID_MAX_DURATION_S: longer clips are refused
     max_file_mb: float = 100.0  # HYBRID_MAX_FILE_MB: the upload cap (Gradio's max_file_size and the reader's)
     max_read_s: float = 120.0  # HYBRID_MAX_READ_S: a clip that takes longer to decode is given up
-    live_window_s: float = DEFAULT_WINDOW_S  # HYBRID_LIVE_WINDOW_S: the stretch of video behind each live answer
+    # HYBRID_LIVE_WINDOW_S: the stretch of video behind each live answer (None: as long as the model's training
+    # clips were, or stream.DEFAULT_WINDOW_S when its config doesn't say)
+    live_window_s: float | None = None
     live_policy: str = "auto"  # HYBRID_LIVE_POLICY: auto, carry or window (see hybrid/stream.py)
     live_time_limit_s: int = 300  # HYBRID_LIVE_TIME_LIMIT_S: one stream's length (Gradio's time_limit)
     live_history_s: float = 30.0  # how far back the Live tab's history strip reaches
@@ -96,7 +98,7 @@ class AppSettings:
             max_duration_s=number("HYBRID_MAX_DURATION_S", d.max_duration_s),
             max_file_mb=number("HYBRID_MAX_FILE_MB", d.max_file_mb),
             max_read_s=number("HYBRID_MAX_READ_S", d.max_read_s),
-            live_window_s=number("HYBRID_LIVE_WINDOW_S", d.live_window_s),
+            live_window_s=number("HYBRID_LIVE_WINDOW_S", 0.0) or None,
             live_policy=env.get("HYBRID_LIVE_POLICY", "").strip() or d.live_policy,
             live_time_limit_s=int(number("HYBRID_LIVE_TIME_LIMIT_S", d.live_time_limit_s, integer=True)),
             timeline_max_s=number("HYBRID_TIMELINE_MAX_S", d.timeline_max_s),
