@@ -37,7 +37,7 @@ class HybridConfig:
     backbone: str = LITE0  # a timm architecture name
     backbone_pretrained: str | bool | None = None  # None: weights come from model.safetensors
     num_frames: int = 16  # T frames sampled uniformly over a clip
-    # the typical (median) length of the clips it was trained on, 0 if unknown: a live answer reads this much video
+    # how long the clips it was trained on are (three in four at most this long; 0: unknown): what a live answer reads
     clip_seconds: float = 0.0
     image_size: tuple[int, int] = (224, 224)  # (H, W) fed to the CNN
     resize_mode: str = "squash"

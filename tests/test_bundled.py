@@ -14,6 +14,7 @@ from hybrid.model_dir import DEFAULT_MODEL
 from hybrid.pipeline import Recognizer
 
 MODELS_DIR = bundled_models_dir()
+GESTURES = "egogestar-lite0"
 
 pytestmark = pytest.mark.data
 
@@ -36,3 +37,18 @@ def test_the_idle_model_knows_when_nothing_happens():
     rec = recognizer(IDLE_MODEL)
     pred = rec(str(first_clip("set1", "no_interaction")))
     assert pred.label == "no_interaction" and rec.labels[-1] == "no_interaction"
+
+
+def test_the_gesture_model_reads_the_direction_from_the_order_of_the_frames():
+    """A left swipe is named left; the same frames played backwards, right (its open-set gates pass both)."""
+    from dataclasses import replace
+
+    from hybrid.app.legend import legend_html
+    from hybrid.video import read_clip
+
+    rec = recognizer(GESTURES)
+    assert "Draw one of these" in legend_html(rec.labels) and rec.model.config.clip_seconds > 0
+    clip = read_clip(sorted(shared_data("egogestar").joinpath("left").glob("*.mp4"))[0], rec.model.num_frames)
+    ahead, back = rec.predict_clip(clip), rec.predict_clip(replace(clip, frames=clip.frames[::-1].copy()))
+    assert (ahead.label, back.label) == ("left", "right") and ahead.known and back.known
+    assert sum((MODELS_DIR / GESTURES / name).stat().st_size for name in ("model.safetensors", "config.json")) < 20e6
