@@ -8,8 +8,9 @@ hybrid/viz.py (pictures).
 Environment (read once at start, hybrid/app/settings.py): HYBRID_MODEL (a model folder to offer first, or a Hub
 repo id), HYBRID_EXAMPLES (a folder of example clips, or a Hub dataset repo id whose clips are fetched at start),
 HYBRID_MAX_DURATION_S (default 60), HYBRID_MAX_FILE_MB (default 100), HYBRID_MAX_READ_S (120), HYBRID_LIVE_WINDOW_S
-(4), HYBRID_LIVE_POLICY (auto), HYBRID_LIVE_TIME_LIMIT_S (300), HYBRID_TIMELINE_MAX_S (600), HYBRID_TEACH_MAX_TAKES
-(60), HYBRID_TEACH_MAX_TAKE_S (15), HYBRID_TEACH_MAX_TAKE_MB (25), HYBRID_TEACH_TTL_S (1800).
+(the model's clip_seconds, else 4), HYBRID_LIVE_POLICY (auto), HYBRID_LIVE_TIME_LIMIT_S (300), HYBRID_TIMELINE_MAX_S
+(600), HYBRID_TEACH_MAX_TAKES (60), HYBRID_TEACH_MAX_TAKE_S (15), HYBRID_TEACH_MAX_TAKE_MB (25), HYBRID_TEACH_TTL_S
+(1800).
 """
 
 from __future__ import annotations
