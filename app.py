@@ -326,16 +326,19 @@ def explained_plot(title: str, note: str, elem_id: str) -> gr.Plot:
         return gr.Plot(label=title, show_label=False, format="png", elem_id=elem_id)
 
 
+def follow_model(demo: gr.Blocks, model: gr.Dropdown, repo_id: gr.Textbox, fn, output, **kw) -> None:
+    """fn(model, repo_id) -> output when the page loads and whenever the chosen model changes (one queue: "card")."""
+    for trigger in (demo.load, model.change, repo_id.submit):
+        trigger(fn, [model, repo_id], output, api_visibility="private", concurrency_id="card", **kw)
+
+
 def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, clips: tuple[Path, ...], demo: gr.Blocks) -> None:
     """Tab 1: classify an uploaded or recorded clip (or one of `clips`, the examples)."""
     idle = idle_text(bool(clips and models.default_choice(ui.ctx.settings)))
     knows = gr.Markdown("", elem_id="knows")
     legend = gr.HTML("", elem_id="legend-clip")
-    for trigger in (demo.load, model.change, repo_id.submit):
-        trigger(ui.show_known, [model, repo_id], knows, api_visibility="private", concurrency_id="card",
-                show_progress="hidden")  # fmt: skip
-        trigger(ui.show_legend, [model, repo_id], legend, api_visibility="private", concurrency_id="card",
-                show_progress="hidden")  # fmt: skip
+    follow_model(demo, model, repo_id, ui.show_known, knows, show_progress="hidden")
+    follow_model(demo, model, repo_id, ui.show_legend, legend, show_progress="hidden")
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=320):
             video = gr.Video(
@@ -474,9 +477,7 @@ def live_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, demo: gr.Blo
             )
             reset = gr.Button("Reset (forget what it saw)", elem_id="live-reset")
             legend = gr.HTML("", elem_id="legend-live")
-            for trigger in (demo.load, model.change, repo_id.submit):
-                trigger(ui.show_legend, [model, repo_id], legend, api_visibility="private", concurrency_id="card",
-                        show_progress="hidden")  # fmt: skip
+            follow_model(demo, model, repo_id, ui.show_legend, legend, show_progress="hidden")
         with gr.Column(scale=4, min_width=300):
             verdict = gr.Markdown(live.LIVE_IDLE.verdict, elem_id="live-verdict")
             label = gr.Label(num_top_classes=5, label="Top 5 now", show_heading=False, elem_id="live-label")
@@ -621,8 +622,7 @@ def api_endpoints(ui: Handlers) -> None:
 def card_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, demo: gr.Blocks) -> None:
     """Tab 5: the selected model's card — the classes it knows, its metrics and limits as documented."""
     card = gr.Markdown("_Loading the model card..._", elem_id="card")
-    for trigger in (demo.load, model.change, repo_id.submit):
-        trigger(ui.show_card, [model, repo_id], card, api_visibility="private", concurrency_id="card")
+    follow_model(demo, model, repo_id, ui.show_card, card)
 
 
 def build_demo(ctx: AppContext | None = None, examples_dir: str | None = None) -> gr.Blocks:
