@@ -34,8 +34,8 @@ from hybrid.app import teach as tc  # noqa: E402
 from hybrid.app import timeline as tl  # noqa: E402
 from hybrid.app.context import AppContext  # noqa: E402
 from hybrid.app.errors import AppError, failure_markdown  # noqa: E402
+from hybrid.config import DEFAULT_WINDOW_S  # noqa: E402
 from hybrid.errors import ConfigError  # noqa: E402
-from hybrid.stream import DEFAULT_WINDOW_S  # noqa: E402
 
 TITLE = "hybrid — see what a CNN saw and how an RNN decided"
 

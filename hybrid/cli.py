@@ -44,20 +44,9 @@ def cmd_predict(args) -> int:
     video = args.video[0]
     limits = VideoLimits(max_duration_s=args.max_duration)
     open_video(video, limits).release()  # a bad file fails before torch and the model load
-    from . import compiled
-
-    folder = compiled.local_folder(args.model)
-    fast = compiled.CompiledModel.cached(folder, limits=limits) if folder is not None else None
-    if fast is not None:  # exported by an earlier run: no torch, no timm, no model to build
-        pred = fast(video, topk=args.topk)
-    else:
-        from .pipeline import Recognizer
-        from .runtime import save_compiled
-
-        rec = Recognizer(args.model, limits=limits)
-        pred = rec(video, topk=args.topk)
-        if folder is not None:
-            save_compiled(rec.model, folder)  # the next start takes the fast way
+    rec, export = _model(args.model, limits)
+    pred = rec(video, topk=args.topk)
+    export()
     if args.json:
         print(json.dumps(pred.to_dict(detail=args.detail)))
         return 0
@@ -71,6 +60,23 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _model(ref: str | None, limits):
+    """(model, export): a local folder's compiled model when its export is cached (compiled.py: no torch, no timm,
+    nothing to build) and a no-op; else the PyTorch Recognizer and `export`, which writes the export for the
+    next start (call it once the answer is out)."""
+    from . import compiled
+
+    folder = compiled.local_folder(ref)
+    fast = compiled.CompiledModel.cached(folder, limits=limits) if folder is not None else None
+    if fast is not None:
+        return fast, lambda: None
+    from .pipeline import Recognizer
+    from .runtime import save_compiled
+
+    rec = Recognizer(ref, limits=limits)
+    return rec, (lambda: None) if folder is None else (lambda: save_compiled(rec.model, folder))
+
+
 def _check_windows(args) -> None:
     if (args.window is not None and not args.window > 0) or (args.stride is not None and not args.stride > 0):
         raise HybridError("--window and --stride must be positive (seconds)")
@@ -78,19 +84,15 @@ def _check_windows(args) -> None:
 
 def _predict_many(args) -> int:
     """predict --out: every video of the inputs -> a line of args.out, this process's share under torchrun."""
-    from . import compiled
     from .batch import predict_many
+    from .config import DEFAULT_WINDOW_S
     from .distributed import world
-    from .pipeline import Recognizer
-    from .stream import DEFAULT_WINDOW_S
     from .timeline import build_timeline
     from .video import VideoLimits
 
     limits = VideoLimits(max_duration_s=args.max_duration)
-    folder = None if args.timeline else compiled.local_folder(args.model)  # timelines read frames one by one
     with world() as w:
-        fast = compiled.CompiledModel.cached(folder, limits=limits) if folder is not None else None
-        rec = fast or Recognizer(args.model, limits=limits)
+        rec, export = _model(args.model, limits)
 
         def answer(path: str) -> dict:
             if args.timeline:
@@ -98,6 +100,8 @@ def _predict_many(args) -> int:
             return rec(path, topk=args.topk).to_dict(detail=args.detail)
 
         report = predict_many(answer, args.video, args.out, w, progress=not args.no_progress)
+        if w.main:
+            export()
     if w.main:
         print(
             f"{report.out}: {report.done} videos answered now ({report.failed} with an error), "
@@ -124,12 +128,12 @@ def cmd_timeline(args) -> int:
     _check_windows(args)
     limits = VideoLimits(max_duration_s=args.max_duration)
     open_video(args.video, limits).release()  # a bad file fails before torch and the model load
-    from .pipeline import Recognizer
-    from .stream import DEFAULT_WINDOW_S
+    from .config import DEFAULT_WINDOW_S
     from .timeline import build_timeline
 
-    rec = Recognizer(args.model, limits=limits)
+    rec, export = _model(args.model, limits)
     tl = build_timeline(rec, args.video, args.window or DEFAULT_WINDOW_S, args.stride)
+    export()
     if args.json:
         print(json.dumps(tl.to_dict()))
     elif args.csv:

@@ -1,15 +1,20 @@
-"""A model exported whole and compiled by OpenVINO: a video -> Prediction without importing torch or timm.
+"""A model exported and compiled by OpenVINO: videos -> Predictions and timelines without importing torch or timm.
 
 The CLI's cold start was mostly imports (torch 1.8 s, timm through torchvision and torch._dynamo 2 s, onnx
 0.7 s) and building the model, for ~0.4 s of work. Once a model folder has been run through the PyTorch
-pipeline, runtime.save_compiled writes the whole network (CNN, spatial pool, RNN head, softmax, open-set
-numbers) as one ONNX graph keyed by the bytes of the folder's config.json and model.safetensors:
+pipeline, runtime.save_compiled writes the network as two ONNX graphs keyed by the bytes of the folder's
+config.json and model.safetensors:
 
-    <cache>/model-<sha256 of export version + config.json + model.safetensors>.onnx
+    <cache>/model-<sha256 of export version + config.json + model.safetensors>-frames.onnx
+        resized RGB uint8 frames [N,H,W,3] -> per-frame features [N,D] (normalisation, CNN, spatial pool)
+    <cache>/model-<same>-head.onnx
+        features [T,D] -> HEAD_OUTPUTS (RNN head, softmax, open-set score, exemplar similarity)
 
-`CompiledModel.cached(folder)` finds it by re-hashing those files (a changed file is simply a miss), so it only
-ever runs weights that passed every check of checkpoint.py when they were exported. Answers match the PyTorch
-pipeline's (tests/test_compiled.py); explanations (heat maps, Grad-CAM, ImageNet concepts) need the full model.
+Two graphs, not one, so that a timeline runs each frame through the CNN once and each window through the head.
+`CompiledModel.cached(folder)` finds them by re-hashing those files (a changed file is simply a miss), so it
+only ever runs weights that passed every check of checkpoint.py when they were exported. Answers match the
+PyTorch pipeline's (tests/test_compiled.py); explanations (heat maps, Grad-CAM, ImageNet concepts) need the full
+model.
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ from .config import HybridConfig
 from .errors import ConfigError, ModelError, shorten
 from .model_dir import CONFIG_NAME, WEIGHTS_NAME, default_model_dir
 from .prediction import Prediction, make_prediction, with_decode_time
-from .transforms import prepare
+from .transforms import resize_frames
 from .video import VideoLimits, read_clip
 
 ENGINES = ("auto", "torch", "openvino")
 PRECISIONS = ("fp32", "bf16")
-WHOLE_VERSION = "1"  # bump when the exported whole-model graph changes, so old cache files are not reused
-OUTPUTS = ("step_probs", "attention", "feats", "openset_score", "similarity")  # the graph's outputs, in order
+WHOLE_VERSION = "2"  # bump when the exported graphs change, so old cache files are not reused (1: one graph)
+PARTS = ("frames", "head")  # the two graphs, as named in their files
+HEAD_OUTPUTS = ("probs", "step_probs", "attention", "openset_score", "similarity")  # the head graph's, in order
 
 
 def default_cache_dir() -> Path:
@@ -92,8 +98,10 @@ def model_key(folder: str | os.PathLike) -> str:
     return h.hexdigest()[:32]
 
 
-def cache_path(folder: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
-    return (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"model-{model_key(folder)}.onnx"
+def cache_paths(folder: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Where the folder's two graphs are (or would be) exported: {part: path} for each of PARTS."""
+    base = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"model-{model_key(folder)}"
+    return {part: base.with_name(f"{base.name}-{part}.onnx") for part in PARTS}
 
 
 def local_folder(ref: str | os.PathLike | None) -> Path | None:
@@ -108,20 +116,25 @@ def local_folder(ref: str | os.PathLike | None) -> Path | None:
 
 
 class CompiledModel:
-    """The whole network of one model folder, compiled by OpenVINO (see the module docstring)."""
+    """The two graphs of one model folder, compiled by OpenVINO (see the module docstring)."""
 
     def __init__(
         self,
         config: HybridConfig,
-        network: str | os.PathLike,
+        networks: dict[str, Path],
         precision: str = "fp32",
         threads: int | None = None,
         limits: VideoLimits = VideoLimits(),
     ):
+        """networks: {part: ONNX file} for each of PARTS (cache_paths)."""
         self.config, self.limits = config, limits
-        self.compiled = compile_network(network, precision, threads or cpu_threads(), Path(network).parent / "openvino")
-        self._request = self.compiled.create_infer_request()
-        self._lock = threading.Lock()  # one infer request: calls from several threads take turns
+        threads = threads or cpu_threads()
+        self._requests = {
+            part: compile_network(networks[part], precision, threads, networks[part].parent / "openvino")
+            .create_infer_request()
+            for part in PARTS
+        }  # fmt: skip
+        self._lock = threading.Lock()  # one infer request per graph: calls from several threads take turns
 
     @classmethod
     def cached(
@@ -140,37 +153,60 @@ class CompiledModel:
         if engine == "torch":
             return None
         try:
-            path = cache_path(folder, cache_dir)
-            if not path.is_file():
+            paths = cache_paths(folder, cache_dir)
+            if not all(p.is_file() for p in paths.values()):
                 return None
             cfg = HybridConfig.from_dict(json.loads((Path(folder) / CONFIG_NAME).read_text(encoding="utf-8")))
         except (OSError, ValueError, ModelError):
             return None
         try:
-            return cls(cfg, path, precision, limits=limits)
+            return cls(cfg, paths, precision, limits=limits)
         except Exception:  # noqa: BLE001 - a damaged cache file or an OpenVINO failure: the full way instead
             return None
 
-    def run(self, frames: np.ndarray) -> dict[str, np.ndarray]:
-        """Normalised frames [T,H,W,3] (T = config.num_frames) -> the graph's outputs by name (OUTPUTS)."""
-        T = self.config.num_frames
-        if frames.shape[0] != T:
-            raise ConfigError(f"the compiled model reads {T} frames at a time, not {frames.shape[0]}")
+    def features(self, frames: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
+        """RGB uint8 frames [N,h,w,3] -> per-frame features [N,D] float32 (Recognizer.features' numbers).
+        `timings` gets "preprocess" (resizing) and "cnn" ms added."""
+        t0 = time.perf_counter()
+        x = resize_frames(frames, self.config)  # uint8 [N,H,W,3]: the graph normalises
+        t1 = time.perf_counter()
         with self._lock:
-            res = self._request.infer({0: np.ascontiguousarray(frames, dtype=np.float32)})
-            return {name: np.array(res[i]) for i, name in enumerate(OUTPUTS)}
+            feats = np.array(self._requests["frames"].infer({0: x})[0])  # a copy: the request reuses its buffer
+        if timings is not None:
+            timings["preprocess"] = timings.get("preprocess", 0.0) + (t1 - t0) * 1000
+            timings["cnn"] = timings.get("cnn", 0.0) + (time.perf_counter() - t1) * 1000
+        return feats
+
+    def read(self, feats: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-frame features [T,D] (T = config.num_frames) -> the head graph's outputs by name (HEAD_OUTPUTS):
+        probs [K] (the clip's), step_probs [T,K], attention [T], openset_score [], similarity [] (0: no
+        exemplars)."""
+        T = self.config.num_frames
+        if feats.shape[0] != T:
+            raise ConfigError(f"the compiled model reads {T} frames at a time, not {feats.shape[0]}")
+        with self._lock:
+            res = self._requests["head"].infer({0: np.ascontiguousarray(feats, dtype=np.float32)})
+            return {name: np.array(res[i]) for i, name in enumerate(HEAD_OUTPUTS)}
+
+    def read_window(self, feats: np.ndarray) -> tuple[np.ndarray, float, float | None]:
+        """Features [T,D] of one window -> (clip probabilities [K], open-set score, similarity or None)."""
+        out = self.read(feats)
+        return out["probs"], float(out["openset_score"]), self._similarity(out)
+
+    def _similarity(self, out: dict[str, np.ndarray]) -> float | None:
+        return float(out["similarity"]) if self.config.openset_exemplars else None
 
     def predict_clip(self, clip, topk: int = 5) -> Prediction:
-        """Already decoded frames (video.Clip) -> Prediction (timings: preprocess, network = CNN and RNN)."""
+        """Already decoded frames (video.Clip) -> Prediction (timings: preprocess, cnn, rnn)."""
         t0 = time.perf_counter()
-        x = prepare(clip.frames, self.config)
+        timings: dict[str, float] = {}
+        feats = self.features(clip.frames, timings)
         t1 = time.perf_counter()
-        out = self.run(x)
-        timings = {"preprocess": (t1 - t0) * 1000, "network": (time.perf_counter() - t1) * 1000}  # CNN + RNN in one
-        sim = float(out["similarity"]) if self.config.openset_exemplars else None
+        out = self.read(feats)
+        timings["rnn"] = (time.perf_counter() - t1) * 1000
         pred = make_prediction(
-            self.config, clip, out["step_probs"], out["attention"], out["feats"], float(out["openset_score"]), sim,
-            timings, topk,
+            self.config, clip, out["step_probs"], out["attention"], feats, float(out["openset_score"]),
+            self._similarity(out), timings, topk,
         )  # fmt: skip
         pred.timings_ms["total"] = (time.perf_counter() - t0) * 1000
         return pred

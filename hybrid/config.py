@@ -27,6 +27,9 @@ STORAGE_DTYPES = ("float32", "float16")  # dtype of model.safetensors (float16 h
 MAX_SIZES = {"labels": 10_000, "num_frames": 512, "image_size": 2048, "proj_dim": 4096, "hidden_size": 4096,
              "num_layers": 8, "num_heads": 16, "openset_exemplars": 10_000, "cell_dim": 4096}  # fmt: skip
 MAX_CLIP_SECONDS = 600.0
+# the span of video behind each live answer where a config gives no clip_seconds, and a timeline's default window
+# (checked by benchmarks/live_agreement.py)
+DEFAULT_WINDOW_S = 4.0
 MAX_GRID = 8  # spatial_pool "RxC": at most this many cells per side
 _LABEL = re.compile(r"[^\x00-\x1f\x7f<>`\\]{1,100}")  # a class name: shown in markdown and HTML as it is
 

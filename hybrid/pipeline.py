@@ -11,6 +11,7 @@ import torch
 
 from . import openset
 from .backbones import imagenet_labels
+from .config import HybridConfig
 from .explain import activation_maps, grad_cam, imagenet_concepts
 from .model import HybridCNNRNN
 from .model_dir import default_model_dir
@@ -46,6 +47,10 @@ class Recognizer:
     def labels(self) -> list[str]:
         return self.model.labels
 
+    @property
+    def config(self) -> HybridConfig:
+        return self.model.config
+
     @cached_property
     def imagenet_labels(self) -> list[str]:
         return imagenet_labels()
@@ -63,6 +68,20 @@ class Recognizer:
             timings["preprocess"] = timings.get("preprocess", 0.0) + (t1 - t0) * 1000
             timings["cnn"] = timings.get("cnn", 0.0) + (time.perf_counter() - t1) * 1000
         return feats, fmap
+
+    @torch.inference_mode()
+    def features(self, frames: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
+        """RGB uint8 frames [N,h,w,3] -> per-frame features [N,D] float32 (`encode` without the map)."""
+        return self.encode(frames, timings)[0].numpy()
+
+    @torch.inference_mode()
+    def read_window(self, feats: np.ndarray) -> tuple[np.ndarray, float, float | None]:
+        """Features [T,D] of one window -> (clip probabilities [K], open-set score, similarity or None), as
+        compiled.CompiledModel.read_window."""
+        x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
+        logits = self.model.forward_head(x[None]).logits[0].float()
+        score = float(openset.score(logits, self.model.config.openset_score))
+        return logits.softmax(-1).numpy(), score, self.model.similarity(x)
 
     def __call__(self, path: str | Path, topk: int = 5, explain: bool = False) -> Prediction:
         t0 = time.perf_counter()

@@ -33,9 +33,10 @@ import torch
 from torch import nn
 
 from . import openset
-from .compiled import OUTPUTS, cache_path, compile_network, default_cache_dir, engine_settings
+from .compiled import HEAD_OUTPUTS, cache_paths, compile_network, default_cache_dir, engine_settings
 from .errors import ConfigError, shorten
 from .model import HybridCNNRNN
+from .transforms import scale_shift
 
 log = logging.getLogger(__name__)
 
@@ -94,31 +95,53 @@ def backbone_key(model: HybridCNNRNN) -> str:
     return h.hexdigest()[:24]
 
 
-class _WholeModel(nn.Module):
-    """Normalised frames [T,H,W,3] -> compiled.OUTPUTS: step_probs [T,K], attention [T], feats [T,D], the open-set
-    score [] and the similarity to the nearest training clip [] (0 when the model stores no exemplars)."""
+class _FrameFeatures(nn.Module):
+    """Resized RGB uint8 frames [N,H,W,3] -> per-frame features [N,D]: the config's normalisation (as
+    transforms.normalise), the CNN, the spatial pool. compiled.py's "frames" graph."""
+
+    def __init__(self, model: HybridCNNRNN):
+        super().__init__()
+        self.model = model
+        scale, shift = scale_shift(model.config.mean, model.config.std)
+        self.register_buffer("scale", torch.from_numpy(scale), persistent=False)
+        self.register_buffer("shift", torch.from_numpy(shift), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        x = x.float() * self.scale + self.shift  # [N,H,W,3]
+        return m.pool_frames(m.frame_maps(x.permute(0, 3, 1, 2)))
+
+
+class _Head(nn.Module):
+    """Per-frame features [T,D] -> compiled.HEAD_OUTPUTS: the clip's probabilities [K], step_probs [T,K], attention
+    [T], the open-set score [] and the similarity to the nearest training clip [] (0 when the model stores no
+    exemplars). compiled.py's "head" graph."""
 
     def __init__(self, model: HybridCNNRNN):
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, feats: torch.Tensor):
         m = self.model
-        feats = m.pool_frames(m.frame_maps(x.permute(0, 3, 1, 2)))  # [T,D]
         out = m.forward_head(feats[None])
-        score = openset.score(out.logits[0], m.config.openset_score)
+        logits = out.logits[0].float()
+        score = openset.score(logits, m.config.openset_score)
         sim = openset.similarity(feats, m.openset_exemplars) if m.config.openset_exemplars else score * 0
-        return out.step_logits[0].softmax(-1), out.attention[0], feats, score, sim
+        return logits.softmax(-1), out.step_logits[0].softmax(-1), out.attention[0], score, sim
 
 
-def _export(net: nn.Module, example: torch.Tensor, path: Path, outputs: tuple[str, ...], dynamic: bool) -> Path:
-    """Write `net` as an ONNX file (input "frames"), atomically: a unique temporary name, then renamed."""
+def _export(
+    net: nn.Module, example: torch.Tensor, path: Path, names: tuple[str, tuple[str, ...]], dynamic: bool
+) -> Path:  # fmt: skip
+    """Write `net` as an ONNX file (names: its input's and its outputs'), atomically: a unique temporary name,
+    then renamed. dynamic: the first axis of the input and of every output is free."""
     tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
-    axes = {"frames": {0: "n"}, **{name: {0: "n"} for name in outputs}} if dynamic else None
+    given, outputs = names
+    axes = {given: {0: "n"}, **{name: {0: "n"} for name in outputs}} if dynamic else None
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation; it is the fast one
         torch.onnx.export(
-            net.eval(), (example,), str(tmp), input_names=["frames"], output_names=list(outputs),
+            net.eval(), (example,), str(tmp), input_names=[given], output_names=list(outputs),
             dynamic_axes=axes, dynamo=False,
         )  # fmt: skip
     os.replace(tmp, path)
@@ -128,27 +151,30 @@ def _export(net: nn.Module, example: torch.Tensor, path: Path, outputs: tuple[st
 def export_onnx(model: HybridCNNRNN, path: str | os.PathLike) -> Path:
     """Write the backbone (NHWC float input, dynamic batch) as an ONNX file, atomically."""
     H, W = model.image_size
-    return _export(_NHWCBackbone(model.backbone), torch.zeros(2, H, W, 3), Path(path), ("fmap",), dynamic=True)
+    return _export(_NHWCBackbone(model.backbone), torch.zeros(2, H, W, 3), Path(path), ("frames", ("fmap",)), True)
 
 
-def export_whole(model: HybridCNNRNN, path: str | os.PathLike) -> Path:
-    """Write the whole model (compiled.OUTPUTS from num_frames normalised NHWC frames) as an ONNX file."""
+def export_compiled(model: HybridCNNRNN, paths: dict[str, Path]) -> dict[str, Path]:
+    """Write compiled.py's two graphs of `model` to paths["frames"] and paths["head"] (ONNX, each atomically)."""
     H, W = model.image_size
-    example = torch.zeros(model.num_frames, H, W, 3)
-    return _export(_WholeModel(model), example, Path(path), OUTPUTS, dynamic=False)
+    frames = torch.zeros(2, H, W, 3, dtype=torch.uint8)
+    _export(_FrameFeatures(model), frames, paths["frames"], ("frames", ("feats",)), dynamic=True)
+    feats = torch.zeros(model.num_frames, model.feature_dim)
+    _export(_Head(model), feats, paths["head"], ("feats", HEAD_OUTPUTS), dynamic=False)
+    return paths
 
 
 def save_compiled(model: HybridCNNRNN, folder: str | os.PathLike, cache_dir: str | os.PathLike | None = None):
     """Export `model`, loaded from `folder`, for compiled.CompiledModel.cached(folder): the next process predicts
-    without torch. Returns the file, or None when it can't be written (no OpenVINO, a read-only cache)."""
+    without torch. Returns {part: file}, or None when they can't be written (no OpenVINO, a read-only cache)."""
     if not openvino_available():
         return None
     try:
-        path = cache_path(folder, cache_dir)
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            export_whole(model, path)
-        return path
+        paths = cache_paths(folder, cache_dir)
+        if not all(p.is_file() for p in paths.values()):
+            paths["head"].parent.mkdir(parents=True, exist_ok=True)
+            export_compiled(model, paths)
+        return paths
     except Exception as e:  # noqa: BLE001 - a cache is an optimisation: the answer was given already
         first = shorten(str(e).split("\n")[0])  # exporter errors carry the whole traced graph after line 1
         log.warning("could not save the compiled model (%s); the next start will be the slow one", first)

@@ -38,12 +38,12 @@ import numpy as np
 import torch
 
 from . import openset
+from .config import DEFAULT_WINDOW_S
 from .errors import ConfigError, ModelError, shorten
 from .model import HybridCNNRNN
 from .pipeline import Recognizer
 from .runtime import CNNEngine
 
-DEFAULT_WINDOW_S = 4.0  # the span of the stream behind each answer (checked by benchmarks/live_agreement.py)
 POLICIES = ("auto", "carry", "window")
 
 

@@ -22,22 +22,38 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
-import torch
 
 from . import openset
+from .config import DEFAULT_WINDOW_S, HybridConfig
 from .errors import ConfigError, VideoError
-from .pipeline import Recognizer
+from .prediction import Prediction
 from .prefetch import ahead
-from .stream import DEFAULT_WINDOW_S
 from .video import VideoLimits, claimed_rate, iter_frames, open_video, read_clip
 
 BATCH = 4  # frames per CNN call (the OpenVINO engine's chunk size)
 PREFETCH = 2 * BATCH  # decoded frames that may wait for the CNN
 DECODE_THREADS = 1  # 2 min of 1080p on 2 cores: 7.5 s with 1 decoder thread beside the CNN, 8.7 s with 2
+
+
+class WindowReader(Protocol):
+    """What a timeline needs of a model: pipeline.Recognizer (PyTorch) and compiled.CompiledModel (no torch)."""
+
+    config: HybridConfig
+    limits: VideoLimits
+
+    def features(self, frames: np.ndarray) -> np.ndarray:
+        """RGB uint8 frames [N,h,w,3] -> per-frame features [N,D]."""
+        ...
+
+    def read_window(self, feats: np.ndarray) -> tuple[np.ndarray, float, float | None]:
+        """Features [T,D] -> (clip probabilities [K], open-set score, similarity or None)."""
+        ...
+
+    def predict_clip(self, clip: Any, topk: int = 5) -> Prediction: ...
 
 
 @dataclass
@@ -154,7 +170,7 @@ def _duration(info: dict[str, Any], last_t: float, step: float) -> float:
 
 
 def build_timeline(
-    rec: Recognizer,
+    rec: WindowReader,
     path: str,
     window_s: float = DEFAULT_WINDOW_S,
     stride_s: float | None = None,
@@ -162,8 +178,8 @@ def build_timeline(
     progress: Callable[[float], Any] | None = None,
 ) -> Timeline:
     """Sliding-window labels over a video of any length (see the module docstring)."""
-    m = rec.model
-    T = m.num_frames
+    cfg = rec.config
+    T = cfg.num_frames
     stride_s = window_s / 2 if stride_s is None else stride_s
     if not (window_s > 0 and stride_s > 0):
         raise ConfigError("window and stride must be positive (seconds)")
@@ -175,7 +191,7 @@ def build_timeline(
     expected = info.get("claimed_duration_s") or 0.0
     cnn_s = head_s = 0.0
 
-    feats: deque[torch.Tensor] = deque(maxlen=T)  # the last T feature vectors
+    feats: deque[np.ndarray] = deque(maxlen=T)  # the last T feature vectors [D]
     times: deque[float] = deque(maxlen=T)
     windows: list[Window] = []
     pending: list[tuple[float, np.ndarray]] = []
@@ -186,21 +202,19 @@ def build_timeline(
     def window_now() -> None:
         nonlocal head_s
         t0 = time.perf_counter()
-        window = torch.stack(list(feats))[None]  # [1,T,D]
-        logits = m.forward_head(window).logits[0].float()
-        probs = logits.softmax(-1)
-        _, known = openset.decide(logits, m.config, m.similarity(window[0]))
+        probs, score, sim = rec.read_window(np.stack(feats))  # [K]
+        known = openset.known(score, cfg.openset_threshold, sim, cfg.openset_similarity)
         head_s += time.perf_counter() - t0
         i = int(probs.argmax())
-        label = openset.shown(m.labels[i], known)
-        windows.append(Window(times[0], times[-1] + 1 / fps, label, float(probs[i]), probs.tolist(), m.labels[i]))
+        label = openset.shown(cfg.labels[i], known)
+        windows.append(Window(times[0], times[-1] + 1 / fps, label, float(probs[i]), probs.tolist(), cfg.labels[i]))
 
     def flush() -> None:
         nonlocal n, cnn_s, last_end
         if not pending:
             return
         t0 = time.perf_counter()
-        batch, _ = rec.encode(np.stack([f for _, f in pending]))
+        batch = rec.features(np.stack([f for _, f in pending]))  # [B,D]
         cnn_s += time.perf_counter() - t0
         for (t, _), feat in zip(pending, batch):
             feats.append(feat)
@@ -214,7 +228,7 @@ def build_timeline(
     # the next frames decode in a thread (one decoder thread: measured faster beside the CNN than one per core)
     # while the CNN reads these; closing() stops that thread on any error here too
     frames = iter_frames(path, fps, limits=limits, threads=DECODE_THREADS)
-    with torch.inference_mode(), closing(ahead(frames, depth=PREFETCH)) as taken:
+    with closing(ahead(frames, depth=PREFETCH)) as taken:
         for _, t, frame in taken:
             pending.append((t, frame))
             last_t = t
@@ -240,7 +254,7 @@ def build_timeline(
     return Timeline(
         segments=segments_from_windows(windows, duration),
         windows=windows,
-        labels=list(m.labels),
+        labels=list(cfg.labels),
         duration_s=duration,
         window_s=float(window_s),
         stride_s=k / fps,  # the stride actually used: a whole number of taken frames

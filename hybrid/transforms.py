@@ -1,7 +1,7 @@
 """Frames -> model input, driven by the model's own config (size, resize mode, mean/std, filter).
 
-`prepare` is numpy (the compiled whole-model engine feeds it to OpenVINO without torch); `preprocess` is the
-same array as a channels_last torch tensor, without a copy.
+`prepare` is numpy; `preprocess` is the same array as a channels_last torch tensor, without a copy. The compiled
+engine (compiled.py) feeds `resize_frames`' uint8 frames to OpenVINO, whose graph normalises them itself.
 """
 
 from __future__ import annotations
@@ -44,16 +44,30 @@ def resize_frame(frame: np.ndarray, size: tuple[int, int], mode: str, interpolat
 
 
 def normalise(frames: np.ndarray, mean, std) -> np.ndarray:
-    """uint8 [T,H,W,3] -> float32 [T,H,W,3]: (x / 255 - mean) / std."""
-    x = np.asarray(frames, dtype=np.float32) / np.float32(255)
-    return (x - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    """uint8 [T,H,W,3] -> float32 [T,H,W,3]: (x / 255 - mean) / std, as one scale and shift (the exported
+    graphs of compiled.py compute the same two numbers per channel: `scale_shift`)."""
+    scale, shift = scale_shift(mean, std)
+    x = np.array(frames, dtype=np.float32)  # always a new array (float input too): scaled in place
+    x *= scale
+    x += shift
+    return x
+
+
+def scale_shift(mean, std) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, shift) [3] float32 with x * scale + shift = (x / 255 - mean) / std."""
+    m, s = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+    return (1 / (255 * s)).astype(np.float32), (-m / s).astype(np.float32)
+
+
+def resize_frames(frames: np.ndarray, cfg: HybridConfig) -> np.ndarray:
+    """RGB uint8 frames [T,h,w,3] -> uint8 [T,H,W,3] at the model's size, resize mode and filter."""
+    return np.stack([resize_frame(f, cfg.image_size, cfg.resize_mode, cfg.interpolation) for f in frames])
 
 
 def prepare(frames: np.ndarray, cfg: HybridConfig) -> np.ndarray:
     """RGB uint8 frames [T,h,w,3] -> normalised float32 [T,H,W,3], as the model's config says (size, resize
     mode, filter, mean/std): the one place these are read."""
-    resized = np.stack([resize_frame(f, cfg.image_size, cfg.resize_mode, cfg.interpolation) for f in frames])
-    return normalise(resized, cfg.mean, cfg.std)
+    return normalise(resize_frames(frames, cfg), cfg.mean, cfg.std)
 
 
 def preprocess(frames: np.ndarray, cfg: HybridConfig) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""The whole model compiled by OpenVINO (hybrid/compiled.py) against the PyTorch pipeline: same answers, a cache
-keyed by the folder's bytes, and a CLI that predicts without importing torch once the export is there."""
+"""The model compiled by OpenVINO (hybrid/compiled.py) against the PyTorch pipeline: same answers and timelines, a
+cache keyed by the folder's bytes, and a CLI that predicts without importing torch once the export is there."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from synth import index_clip
+from synth import index_clip, lavfi_clip
 
 from hybrid import HybridCNNRNN, compiled, runtime
 from hybrid.errors import ConfigError
 from hybrid.pipeline import Recognizer
+from hybrid.timeline import build_timeline
 from hybrid.video import read_clip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,8 +53,8 @@ def test_compiled_model_gives_the_pipelines_answer(name, tmp_path, clip_path):
     folder = _save(tmp_path / name, **VARIANTS[name])
     rec = Recognizer(folder, engine="torch")
     assert compiled.CompiledModel.cached(folder, tmp_path / "cache") is None  # nothing exported yet
-    path = runtime.save_compiled(rec.model, folder, tmp_path / "cache")
-    assert path is not None and path.is_file()
+    paths = runtime.save_compiled(rec.model, folder, tmp_path / "cache")
+    assert paths is not None and sorted(paths) == sorted(compiled.PARTS) and all(p.is_file() for p in paths.values())
     fast = compiled.CompiledModel.cached(folder, tmp_path / "cache")
     assert fast is not None
     ref, got = rec(clip_path), fast(clip_path)
@@ -74,6 +75,27 @@ def test_compiled_model_gives_the_pipelines_answer(name, tmp_path, clip_path):
     np.testing.assert_allclose(again.step_probs, got.step_probs, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["gru-attention", "grid-motion-exemplars", "bilstm-last-ensemble"])
+def test_compiled_timeline_is_the_pipelines_timeline(name, tmp_path):
+    folder = _save(tmp_path / name, **VARIANTS[name])
+    rec = Recognizer(folder, engine="torch")
+    runtime.save_compiled(rec.model, folder, tmp_path / "cache")
+    fast = compiled.CompiledModel.cached(folder, tmp_path / "cache")
+    video = str(lavfi_clip(tmp_path / "long.mp4", 9.0, size=(160, 120), fps=10))
+    ref, got = build_timeline(rec, video, window_s=2.0, stride_s=1.0), build_timeline(fast, video, 2.0, 1.0)
+    assert len(got.windows) == len(ref.windows) > 3 and got.frames == ref.frames
+    for a, b in zip(got.windows, ref.windows):
+        assert (a.start, a.end, a.label, a.closest) == (b.start, b.end, b.label, b.closest)
+        np.testing.assert_allclose(a.probs, b.probs, atol=1e-4)
+    assert [(s.start, s.end, s.label) for s in got.segments] == [(s.start, s.end, s.label) for s in ref.segments]
+    if name == "grid-motion-exemplars":  # both open-set gates are read the same way
+        assert {w.label for w in ref.windows} <= {*rec.labels, "unknown"}
+    # a video shorter than one window: the whole-clip answer, the same either way
+    short = str(lavfi_clip(tmp_path / "short.mp4", 1.0, size=(160, 120), fps=10))
+    a, b = build_timeline(fast, short, window_s=3.0).windows, build_timeline(rec, short, window_s=3.0).windows
+    assert len(a) == len(b) == 1 and a[0].label == b[0].label and a[0].score == pytest.approx(b[0].score, abs=1e-4)
+
+
 def test_the_cache_is_keyed_by_the_folders_bytes_and_the_engine_setting(tmp_path, clip_path, monkeypatch):
     folder = _save(tmp_path / "m", num_frames=4)
     cache = tmp_path / "cache"
@@ -83,14 +105,21 @@ def test_the_cache_is_keyed_by_the_folders_bytes_and_the_engine_setting(tmp_path
     assert compiled.CompiledModel.cached(folder, cache) is None
     monkeypatch.delenv("HYBRID_ENGINE")
     other = shutil.copytree(folder, tmp_path / "copy")  # same bytes elsewhere: the same export
-    assert compiled.cache_path(other, cache) == compiled.cache_path(folder, cache)
+    assert compiled.cache_paths(other, cache) == compiled.cache_paths(folder, cache)
     cfg = json.loads((other / "config.json").read_text())
     (other / "config.json").write_text(json.dumps({**cfg, "labels": ["x", "y", "z"]}))  # a changed file: a miss
     assert compiled.CompiledModel.cached(other, cache) is None
     _save(tmp_path / "m2", num_frames=4)  # other weights (another random init), same config
-    assert compiled.cache_path(tmp_path / "m2", cache) != compiled.cache_path(folder, cache)
-    compiled.cache_path(folder, cache).write_bytes(b"not a network")  # a damaged export: not used, no exception
-    assert compiled.CompiledModel.cached(folder, cache) is None
+    assert compiled.cache_paths(tmp_path / "m2", cache) != compiled.cache_paths(folder, cache)
+    for part in compiled.PARTS:  # either graph damaged or missing: not used, no exception
+        path = compiled.cache_paths(folder, cache)[part]
+        good = path.read_bytes()
+        path.write_bytes(b"not a network")
+        assert compiled.CompiledModel.cached(folder, cache) is None
+        path.unlink()
+        assert compiled.CompiledModel.cached(folder, cache) is None
+        path.write_bytes(good)
+        assert compiled.CompiledModel.cached(folder, cache) is not None
 
 
 def test_compiled_model_refuses_another_number_of_frames(tmp_path):
@@ -98,7 +127,7 @@ def test_compiled_model_refuses_another_number_of_frames(tmp_path):
     runtime.save_compiled(Recognizer(folder, engine="torch").model, folder, tmp_path / "cache")
     fast = compiled.CompiledModel.cached(folder, tmp_path / "cache")
     with pytest.raises(ConfigError, match="4 frames"):
-        fast.run(np.zeros((3, 64, 96, 3), np.float32))
+        fast.read(np.zeros((3, fast.features(np.zeros((1, 20, 30, 3), np.uint8)).shape[1]), np.float32))
 
 
 _PROBE = """
@@ -121,13 +150,22 @@ def test_cli_predicts_without_torch_once_the_model_is_exported(tmp_path, clip_pa
     args = ["predict", str(clip_path), "--model", str(folder), "--json", "--detail"]
     first, probe1 = _cli(args, tmp_path / "cache")
     assert probe1 == {"rc": 0, "torch": True, "timm": True}  # the full way, which exports the model
-    assert compiled.cache_path(folder, tmp_path / "cache").is_file()
+    assert all(p.is_file() for p in compiled.cache_paths(folder, tmp_path / "cache").values())
     second, probe2 = _cli(args, tmp_path / "cache")
     assert probe2 == {"rc": 0, "torch": False, "timm": False}
     assert second["label"] == first["label"] and second["known"] == first["known"]
     assert second["frame_indices"] == first["frame_indices"]
     np.testing.assert_allclose(second["step_probs"], first["step_probs"], atol=1e-4)
-    assert "network" in second["timings_ms"] and "cnn" in first["timings_ms"]
+    assert second["timings_ms"].keys() == first["timings_ms"].keys()
+    # the timeline too: the same segments, no torch
+    long = str(lavfi_clip(tmp_path / "long.mp4", 6.0, size=(160, 120), fps=10))
+    tl_args = ["timeline", long, "--model", str(folder), "--json", "--window", "2"]
+    tl_fast, probe3 = _cli(tl_args, tmp_path / "cache")
+    assert probe3 == {"rc": 0, "torch": False, "timm": False}
+    tl_ref, probe4 = _cli(tl_args, tmp_path / "other-cache")  # nothing exported there: the PyTorch way
+    assert probe4 == {"rc": 0, "torch": True, "timm": True}
+    assert [s["label"] for s in tl_fast["segments"]] == [s["label"] for s in tl_ref["segments"]]
+    assert [w["start"] for w in tl_fast["windows"]] == [w["start"] for w in tl_ref["windows"]]
     # a file that is not a video is refused before any of it, with the same words either way
     bad = tmp_path / "notes.mp4"
     bad.write_text("hello")

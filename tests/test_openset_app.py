@@ -15,8 +15,8 @@ from hybrid.app import card, clip, live
 from hybrid.app import timeline as app_timeline
 from hybrid.app.context import AppContext
 from hybrid.app.settings import AppSettings
+from hybrid.config import DEFAULT_WINDOW_S
 from hybrid.openset import UNKNOWN
-from hybrid.stream import DEFAULT_WINDOW_S
 from hybrid.viz import UNKNOWN_COLOR
 
 THRESHOLD = 0.99  # the tiny random model's answers are far less sure than this: every clip is none of its classes

@@ -67,7 +67,7 @@ class AppSettings:
     max_file_mb: float = 100.0  # HYBRID_MAX_FILE_MB: the upload cap (Gradio's max_file_size and the reader's)
     max_read_s: float = 120.0  # HYBRID_MAX_READ_S: a clip that takes longer to decode is given up
     # HYBRID_LIVE_WINDOW_S: the stretch of video behind each live answer (None: as long as the model's training
-    # clips were, or stream.DEFAULT_WINDOW_S when its config doesn't say)
+    # clips were, or config.DEFAULT_WINDOW_S when its config doesn't say)
     live_window_s: float | None = None
     live_policy: str = "auto"  # HYBRID_LIVE_POLICY: auto, carry or window (see hybrid/stream.py)
     live_time_limit_s: int = 300  # HYBRID_LIVE_TIME_LIMIT_S: one stream's length (Gradio's time_limit)

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from .. import viz
+from ..config import DEFAULT_WINDOW_S
 from ..errors import ConfigError, HybridError, VideoError
-from ..stream import DEFAULT_WINDOW_S
 from ..timeline import Timeline, build_timeline
 from ..video import open_video
 from .clip import Progress
