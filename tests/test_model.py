@@ -304,3 +304,17 @@ def test_split_backbone_prefix_then_tail_is_the_whole_cnn():
         split_backbone(net, 9)
     with pytest.raises(ModelError, match="EfficientNet-family"):
         split_backbone(torch.nn.Linear(2, 2), 1)
+
+
+def test_normalise_is_the_configs_formula_and_leaves_its_input_alone():
+    from hybrid.transforms import normalise, scale_shift
+
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    frames = np.random.default_rng(0).integers(0, 256, size=(2, 5, 7, 3), dtype=np.uint8)
+    want = (frames / 255.0 - np.array(mean)) / np.array(std)
+    np.testing.assert_allclose(normalise(frames, mean, std), want, atol=1e-5)
+    as_float = frames.astype(np.float32)
+    out = normalise(as_float, mean, std)  # float input: a new array, never scaled in place
+    assert out is not as_float and np.array_equal(as_float, frames.astype(np.float32))
+    scale, shift = scale_shift(mean, std)
+    assert scale.dtype == shift.dtype == np.float32 and scale.shape == shift.shape == (3,)
