@@ -21,6 +21,7 @@ def _add_predict(sub) -> None:
     p.add_argument("--model", default=None, help="model folder or Hub repo id (default: the bundled model)")
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--max-duration", type=float, default=None, help="refuse clips longer than this (seconds)")
+    _sampling_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--detail", action="store_true", help="with --json or --out: per-step probabilities, timestamps")
     p.add_argument("--out", default=None, help="JSON lines file to write (resumable): many videos at once")
@@ -32,6 +33,7 @@ def _add_predict(sub) -> None:
 
 
 def cmd_predict(args) -> int:
+    from .fast_clip import sampling_setting
     from .video import VideoLimits, open_video
 
     if args.topk < 1:
@@ -43,8 +45,9 @@ def cmd_predict(args) -> int:
         raise HybridError("several videos, folders or --timeline need --out FILE (one JSON line per video)")
     video = args.video[0]
     limits = VideoLimits(max_duration_s=args.max_duration)
+    sampling_setting(args.sampling)  # a bad setting fails first
     open_video(video, limits).release()  # a bad file fails before torch and the model load
-    rec, export = _model(args.model, limits)
+    rec, export = _model(args.model, limits, args.sampling)
     pred = rec(video, topk=args.topk)
     export()
     if args.json:
@@ -60,21 +63,32 @@ def cmd_predict(args) -> int:
     return 0
 
 
-def _model(ref: str | None, limits):
+def _model(ref: str | None, limits, sampling: str | None = None):
     """(model, export): a local folder's compiled model when its export is cached (compiled.py: no torch, no timm,
     nothing to build) and a no-op; else the PyTorch Recognizer and `export`, which writes the export for the
-    next start (call it once the answer is out)."""
+    next start (call it once the answer is out). sampling: as Recognizer's."""
     from . import compiled
 
     folder = compiled.local_folder(ref)
-    fast = compiled.CompiledModel.cached(folder, limits=limits) if folder is not None else None
+    fast = compiled.CompiledModel.cached(folder, limits=limits, sampling=sampling) if folder is not None else None
     if fast is not None:
         return fast, lambda: None
     from .pipeline import Recognizer
     from .runtime import save_compiled
 
-    rec = Recognizer(ref, limits=limits)
+    rec = Recognizer(ref, limits=limits, sampling=sampling)
     return rec, (lambda: None) if folder is None else (lambda: save_compiled(rec.model, folder))
+
+
+def _sampling_arg(p) -> None:
+    p.add_argument(
+        "--sampling",
+        choices=("fast", "exact"),
+        default=None,
+        help="fast: each uniformly spaced frame may move up to 3 frames to one the decoder must decode anyway "
+        "(H.264/HEVC in MP4/MKV: skips decoding the frames nothing refers to); exact: the uniform frames "
+        "themselves (default: $HYBRID_SAMPLING, else fast). eval --cv trains on exact frames whatever this says",
+    )
 
 
 def _check_windows(args) -> None:
@@ -92,7 +106,7 @@ def _predict_many(args) -> int:
 
     limits = VideoLimits(max_duration_s=args.max_duration)
     with world() as w:
-        rec, export = _model(args.model, limits)
+        rec, export = _model(args.model, limits, args.sampling)
 
         def answer(path: str) -> dict:
             if args.timeline:
@@ -351,6 +365,7 @@ def _add_eval(sub) -> None:
         metavar="DIR",
         help="a folder of out-of-domain videos (any depth; repeatable): adds the open-set rates",
     )
+    _sampling_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _recipe_args(p)
     p.set_defaults(func=cmd_eval)
@@ -373,11 +388,13 @@ def cmd_eval(args) -> int:
         from .evaluate import evaluate
         from .pipeline import Recognizer
 
-        report = evaluate(Recognizer(args.model), args.data, args.ood)
+        report = evaluate(Recognizer(args.model, sampling=args.sampling), args.data, args.ood)
     if args.json:
         print(json.dumps(report))
         return 0
     print(f"accuracy {report['accuracy']:.1%} on {report['n']} clips")
+    if "sampling" in report:
+        print(f"  frames sampled: {report['sampling']}")
     if args.cv:
         print(f"  {report['protocol']} cross-validation; groups: {report['grouping']}")
     for name, row in report["per_class"].items():

@@ -31,10 +31,11 @@ import numpy as np
 
 from .config import HybridConfig
 from .errors import ConfigError, ModelError, shorten
+from .fast_clip import read_clip_as, sampling_setting
 from .model_dir import CONFIG_NAME, WEIGHTS_NAME, default_model_dir
 from .prediction import Prediction, make_prediction, with_decode_time
 from .transforms import resize_frames
-from .video import VideoLimits, read_clip
+from .video import VideoLimits
 
 ENGINES = ("auto", "torch", "openvino")
 PRECISIONS = ("fp32", "bf16")
@@ -125,9 +126,11 @@ class CompiledModel:
         precision: str = "fp32",
         threads: int | None = None,
         limits: VideoLimits = VideoLimits(),
+        sampling: str | None = None,
     ):
-        """networks: {part: ONNX file} for each of PARTS (cache_paths)."""
+        """networks: {part: ONNX file} for each of PARTS (cache_paths). sampling: as pipeline.Recognizer's."""
         self.config, self.limits = config, limits
+        self.sampling = sampling_setting(sampling)
         threads = threads or cpu_threads()
         self._requests = {
             part: compile_network(networks[part], precision, threads, networks[part].parent / "openvino")
@@ -143,6 +146,7 @@ class CompiledModel:
         cache_dir: str | os.PathLike | None = None,
         precision: str | None = None,
         limits: VideoLimits = VideoLimits(),
+        sampling: str | None = None,
     ) -> CompiledModel | None:
         """The folder's compiled model when its export is in the cache and the engine settings allow it, else
         None ($HYBRID_ENGINE=torch asks for the PyTorch reference)."""
@@ -160,7 +164,7 @@ class CompiledModel:
         except (OSError, ValueError, ModelError):
             return None
         try:
-            return cls(cfg, paths, precision, limits=limits)
+            return cls(cfg, paths, precision, limits=limits, sampling=sampling)
         except Exception:  # noqa: BLE001 - a damaged cache file or an OpenVINO failure: the full way instead
             return None
 
@@ -218,5 +222,5 @@ class CompiledModel:
     def __call__(self, path: str | os.PathLike, topk: int = 5) -> Prediction:
         """A video file -> Prediction, read within self.limits (as Recognizer.__call__)."""
         t0 = time.perf_counter()
-        clip = read_clip(path, self.config.num_frames, limits=self.limits)
+        clip = read_clip_as(self.sampling, path, self.config.num_frames, limits=self.limits)
         return with_decode_time(self.predict_clip(clip, topk=topk), t0)

@@ -42,8 +42,10 @@ CONTAINERS = (MP4, MATROSKA, AVI, MPEG_TS, MPEG_PS, MPEG_VIDEO, OGG, GIF, FLV, A
 ACCEPTED = "MP4/MOV, WebM/MKV, AVI, MPEG-TS/PS, Ogg, GIF, FLV or WMV"
 
 _DEMUXERS = ",".join(c.demuxer for c in CONTAINERS)
+# how FFmpeg may open a file: the local-file protocol, these demuxers, no external MP4 data references
+FFMPEG_DICT = {"protocol_whitelist": "file", "format_whitelist": _DEMUXERS, "enable_drefs": "0"}  # for PyAV
 # OpenCV's FFmpeg backend reads OPENCV_FFMPEG_CAPTURE_OPTIONS ("key;value|key;value") at every open
-FFMPEG_OPTIONS = f"protocol_whitelist;file|format_whitelist;{_DEMUXERS}|enable_drefs;0"
+FFMPEG_OPTIONS = "|".join(f"{k};{v}" for k, v in FFMPEG_DICT.items())
 FFMPEG_CLI_OPTIONS = ("-protocol_whitelist", "file", "-format_whitelist", _DEMUXERS)  # before -i
 
 MATROSKA_MAGIC = b"\x1a\x45\xdf\xa3"  # the EBML header every Matroska/WebM file starts with

@@ -74,5 +74,7 @@ def evaluate(
             "accuracy_accepted": sum(right) / len(right) if right else None,
             "per_ood_folder": {k: openset.rates([], v, *gates) for k, v in per_folder.items()},
         }
-    report.update(unknown_classes=unknown, errors=errors, seconds=round(time.time() - t0, 1))
+    report.update(
+        sampling=recognizer.sampling, unknown_classes=unknown, errors=errors, seconds=round(time.time() - t0, 1)
+    )
     return report

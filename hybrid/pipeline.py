@@ -13,12 +13,13 @@ from . import openset
 from .backbones import imagenet_labels
 from .config import HybridConfig
 from .explain import activation_maps, grad_cam, imagenet_concepts
+from .fast_clip import read_clip_as, sampling_setting
 from .model import HybridCNNRNN
 from .model_dir import default_model_dir
 from .prediction import Prediction, make_prediction, with_decode_time
 from .runtime import CNNEngine, make_engine
 from .transforms import preprocess
-from .video import Clip, VideoLimits, read_clip
+from .video import Clip, VideoLimits
 
 
 class Recognizer:
@@ -31,7 +32,11 @@ class Recognizer:
         limits: VideoLimits = VideoLimits(),
         engine: str | CNNEngine | None = None,
         precision: str | None = None,
+        sampling: str | None = None,
     ):
+        """sampling: how a video's frames are picked, "fast" (the nearest I/P frame to each uniform target,
+        fast_clip.py) or "exact"; default $HYBRID_SAMPLING, else "fast"."""
+        self.sampling = sampling_setting(sampling)
         if model is None:
             model = default_model_dir()
         if not isinstance(model, HybridCNNRNN):
@@ -85,7 +90,7 @@ class Recognizer:
 
     def __call__(self, path: str | Path, topk: int = 5, explain: bool = False) -> Prediction:
         t0 = time.perf_counter()
-        clip = read_clip(path, self.model.num_frames, limits=self.limits)
+        clip = read_clip_as(self.sampling, path, self.model.num_frames, limits=self.limits)
         return with_decode_time(self.predict_clip(clip, topk=topk, explain=explain), t0)
 
     def predict_clip(self, clip: Clip, topk: int = 5, explain: bool = False) -> Prediction:

@@ -23,6 +23,7 @@ from synth import read_index
 
 from hybrid.cli import main
 from hybrid.errors import VideoError
+from hybrid.fast_clip import read_clip_fast
 from hybrid.video import VideoLimits, read_clip
 
 pytestmark = pytest.mark.skipif(not synth.HAS_FFMPEG, reason="ffmpeg is needed to make the test clips")
@@ -104,12 +105,13 @@ def bad_case(corpus: Path, name: str) -> tuple[Path, VideoLimits, str]:
     return corpus / name, limits, msg
 
 
+@pytest.mark.parametrize("reader", [read_clip, read_clip_fast], ids=["exact", "fast"])
 @pytest.mark.parametrize("name", BAD)
-def test_read_clip_refuses_with_a_clear_message(corpus, name):
+def test_read_clip_refuses_with_a_clear_message(corpus, name, reader):
     path, limits, msg = bad_case(corpus, name)
     t0 = time.monotonic()
     with pytest.raises(VideoError) as e:
-        read_clip(path, 16, limits=limits)
+        reader(path, 16, limits=limits)
     assert msg in str(e.value)
     assert time.monotonic() - t0 < 5
 

@@ -52,3 +52,21 @@ def test_the_gesture_model_reads_the_direction_from_the_order_of_the_frames():
     ahead, back = rec.predict_clip(clip), rec.predict_clip(replace(clip, frames=clip.frames[::-1].copy()))
     assert (ahead.label, back.label) == ("left", "right") and ahead.known and back.known
     assert sum((MODELS_DIR / GESTURES / name).stat().st_size for name in ("model.safetensors", "config.json")) < 20e6
+
+
+def test_fast_sampling_gives_the_gesture_model_the_answers_of_exact_sampling():
+    """Fast sampling (fast_clip.py) against exact on real H.264 clips with B-frames: one clip of each gesture, the
+    same answer and the same open-set decision, and frames taken at most MAX_SHIFT from the uniform ones."""
+    from hybrid.fast_clip import MAX_SHIFT, read_clip_fast
+    from hybrid.video import read_clip
+
+    rec = recognizer(GESTURES)
+    T, fast_taken = rec.model.num_frames, 0
+    for folder in sorted(p for p in shared_data("egogestar").iterdir() if p.is_dir()):
+        path = sorted(folder.glob("*.mp4"))[-1]
+        fast, exact = read_clip_fast(path, T), read_clip(path, T)
+        assert all(abs(i - j) <= MAX_SHIFT for i, j in zip(fast.indices, exact.indices)), path.name
+        a, b = rec.predict_clip(fast), rec.predict_clip(exact)
+        assert (a.label, a.known) == (b.label, b.known), path.name
+        fast_taken += fast.method == "reference frames"
+    assert fast_taken >= 6  # most of these clips take the fast way (the shortest are read exactly)

@@ -15,8 +15,9 @@ import numpy as np
 from .. import viz
 from ..config import HybridConfig
 from ..errors import HybridError, VideoError
+from ..fast_clip import read_clip_as
 from ..pipeline import Prediction
-from ..video import open_video, read_clip
+from ..video import open_video
 from .context import AppContext
 from .errors import AppError, unexpected
 
@@ -66,7 +67,7 @@ def run_model(
     try:
         say(0.2, "Decoding and sampling frames")
         t0 = time.perf_counter()
-        clip = read_clip(video_path, rec.model.num_frames, limits=rec.limits)
+        clip = read_clip_as(rec.sampling, video_path, rec.model.num_frames, limits=rec.limits)
         decode_ms = (time.perf_counter() - t0) * 1000
         say(0.55, f"CNN on {len(clip.indices)} frames, then the RNN and the heat maps")
         with ctx.run_lock:
