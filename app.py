@@ -84,8 +84,9 @@ class Handlers:
             overlay: which heat map to draw on the frames (Grad-CAM for the answer, or CNN activation).
 
         Returns:
-            verdict (markdown), top-5 {label: probability}, frames with heat maps (and captions), frames x
-            features plot, belief-per-RNN-step plot, timings (markdown), and a JSON dict with every number.
+            verdict (markdown), top-5 {label: probability}, frames with heat maps (and captions), how alike the
+            frames look (an SVG chart), the belief after every RNN step (an SVG chart), timings (markdown), and a
+            JSON dict with every number.
         """
         try:
             session = request.session_hash if request else None
@@ -318,12 +319,12 @@ def playable_preview(ui: Handlers, video: gr.Video, triggers: list, examples: gr
         examples.load_input_event.then(ui.fix_preview, video, video, **kw)
 
 
-def explained_plot(title: str, note: str, elem_id: str) -> gr.Plot:
-    """A column: a heading, one sentence on how to read the picture, the picture."""
+def explained_chart(title: str, note: str, elem_id: str) -> gr.HTML:
+    """A column: a heading, one sentence on how to read the chart, the chart (inline SVG, hybrid/charts.py)."""
     with gr.Column(min_width=320):
         gr.Markdown(f"### {title}")
         gr.Markdown(note, elem_classes="note")
-        return gr.Plot(label=title, show_label=False, format="png", elem_id=elem_id)
+        return gr.HTML("", elem_id=elem_id, elem_classes="chart")
 
 
 def follow_model(demo: gr.Blocks, model: gr.Dropdown, repo_id: gr.Textbox, fn, output, **kw) -> None:
@@ -376,13 +377,13 @@ def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, clips: tuple
             format="jpeg",  # 16 frames: 9 ms to encode as JPEG, 350 ms as Gradio's default WebP (and lighter to draw)
         )  # fmt: skip
         with gr.Row(equal_height=False):  # side by side on a desktop, one below the other on a phone
-            features = explained_plot(
+            features = explained_chart(
                 "How alike the frames look",
                 "Each square compares two sampled frames as the CNN sees them: bright where it sees nearly the same "
                 "thing. A scene that holds is a bright block; the moment it changes, a dark band.",
                 "features",
             )
-            belief = explained_plot(
+            belief = explained_chart(
                 "How the RNN decided",
                 "The probability of each action after every RNN step (one step per sampled frame): you can see when "
                 "the model made up its mind. Grey bars: how much each frame weighs in the final answer.",

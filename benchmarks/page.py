@@ -5,8 +5,8 @@
 Starts the app (bundled default model, its own temp folders) on a free port and opens it in Debian's Chromium
 through Playwright at 1280x900. Each run opens a fresh page, uploads a byte-different copy of the 10 s 720p clip
 of run.py (so the app's result cache can't answer), and times from handing the file to the page until every
-result is drawn: the verdict line, the top 5, all sampled frames loaded (complete, with pixels) and both plots
-loaded. The first run also loads the model and is reported apart. Beside each run: the server's own total for
+result is drawn: the verdict line, the top 5, all sampled frames loaded (complete, with pixels) and both charts
+drawn. The first run also loads the model and is reported apart. Beside each run: the server's own total for
 that clip (the Timings line: decode, CNN, RNN) so the page's share shows. The last stdout line is one JSON object.
 """
 
@@ -31,8 +31,8 @@ DRAWN = """(n) => {
   if (!h || !/ — \\d+%$|^Not one of the actions/.test(h.innerText)) return false;  // an answer, known or not
   const frames = [...document.querySelectorAll('#frames .gallery-item img')];
   if (frames.length !== n || !frames.every(i => i.complete && i.naturalWidth > 0)) return false;
-  const plots = ['#features img', '#belief img'].map(s => document.querySelector(s));
-  return plots.every(i => i && i.complete && i.naturalWidth > 0) && !!document.querySelector('#answer');
+  const charts = ['#features svg', '#belief svg'].map(s => document.querySelector(s));
+  return charts.every(c => c && c.getBoundingClientRect().width > 0) && !!document.querySelector('#answer');
 }"""
 
 

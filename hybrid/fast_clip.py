@@ -1,20 +1,23 @@
 """Uniform sampling without decoding the frames nothing refers to: for each uniform target, the nearest decoded one.
 
 Most B-frames of an H.264 clip are never a reference for another frame (the 10 s 720p benchmark clip: 122 of its
-300 frames). The decoder can skip those (PyAV, skip_frame="NONREF") and every other frame still decodes exactly:
-the benchmark clip then takes 0.33 s of CPU instead of 0.52. (Skipping every B-frame would save more, but with
-x264's default B-pyramid some B-frames are references: P-frames after them decode wrong.) Naming an action does
-not need frame-exact sampling, so each target takes the nearest decoded frame, at most MAX_SHIFT frames away, and
-the Clip reports the indices actually used (method "reference frames").
+300 frames). The decoder can skip those (PyAV, skip_frame="NONREF") and every other frame still decodes exactly,
+on frame threads (PyAV's default, slice threads, leaves a one-slice stream on one core): the benchmark clip's
+decode then takes 0.37 s instead of 0.50-0.60 s the exact way on an AMD EPYC core pair. (Skipping every B-frame
+would save more, but with x264's default B-pyramid some B-frames are references: P-frames after them decode wrong.)
+Naming an action does not need frame-exact sampling, so each target takes the nearest decoded frame, at most
+MAX_SHIFT frames away, and the Clip reports the indices actually used (method "reference frames").
 
-Only where it is safe and pays: an MP4 or Matroska file (by its bytes) with an H.264 or HEVC stream, a believable
-frame rate and count, no rotation, targets at least MIN_SPACING frames apart, shorter than video.SEEK_MIN_FRAMES
-(longer clips seek). The file passes video.open_video's checks first, and FFmpeg is held to the same demuxers and
-the local-file protocol as OpenCV's (container.FFMPEG_DICT). The count is checked against the packets demuxed; a
-frame past the duration cap or a read past its time limit raises VideoError as video.read_clip does. Anything else
-unexpected (no PyAV, a count that does not match, a target without a frame near it, a decoder error) reads the clip
-the exact way, video.read_clip, which also says what is wrong with a damaged file. Training reads exact frames
-(features.py); answers read these.
+Only where it is safe and pays: an MP4 or Matroska file (by its bytes) with an H.264 or HEVC stream that has
+B-frames (without them every frame is a reference: nothing to skip, and OpenCV is as fast), a believable frame
+rate and count, no rotation, targets at least MIN_SPACING frames apart, shorter than video.SEEK_MIN_FRAMES (longer
+clips seek). The file passes video.open_video's checks first, and FFmpeg is held to the same demuxers and the
+local-file protocol as OpenCV's (container.FFMPEG_DICT). The count is checked against the packets demuxed
+(Matroska stores none, OpenCV's is duration x fps: there the packets are counted first, a demux pass of a few ms).
+A frame past the duration cap or a read past its time limit raises VideoError as video.read_clip does. Anything
+else unexpected (no PyAV, a count that does not match, a target without a frame near it, a decoder error) reads
+the clip the exact way, video.read_clip, which also says what is wrong with a damaged file. Training reads exact
+frames (features.py); answers read these.
 """
 
 from __future__ import annotations
@@ -95,9 +98,10 @@ def _probe(path: str | os.PathLike, limits: VideoLimits) -> dict[str, Any] | Non
         return None
     if limits.max_duration_s and count / fps > limits.max_duration_s * DURATION_SLACK:
         return None  # the exact way checks the real length and refuses it
-    if container.sniff(path) not in (container.MP4, container.MATROSKA):
+    kind = container.sniff(path)
+    if kind not in (container.MP4, container.MATROSKA):
         return None
-    return {"fps": fps, "count": count, "size": size, "codec": codec}
+    return {"fps": fps, "count": count, "size": size, "codec": codec, "estimated": kind == container.MATROSKA}
 
 
 def _reference_frames(
@@ -109,15 +113,19 @@ def _reference_frames(
         return None
     name = os.path.basename(os.fspath(path))
     fps, total = probe["fps"], probe["count"]
-    targets = uniform_indices(total, num_frames)
     best: dict[int, tuple[int, int, Any]] = {}  # target -> (distance, index, frame)
     try:
         with av.open(os.fspath(path), options=dict(container.FFMPEG_DICT)) as c:
             stream = c.streams.video[0]
-            if stream.codec_context.name not in CODECS:
-                return None
+            if stream.codec_context.name not in CODECS or not stream.codec_context.has_b_frames:
+                return None  # without B-frames every frame is a reference: nothing to skip
+            if probe["estimated"]:
+                total = _count_packets(av, path, limits, started, 2 * total)
+                if total is None or total < MIN_SPACING * num_frames:
+                    return None
+            targets = uniform_indices(total, num_frames)
             stream.codec_context.skip_frame = "NONREF"
-            stream.thread_type = "FRAME"  # PyAV's default, slice threads, leaves a one-slice H.264 stream on one core
+            stream.thread_type = "FRAME"
             tb = float(stream.time_base)
             start = stream.start_time
             packets = 0
@@ -126,8 +134,7 @@ def _reference_frames(
                     packets += 1
                     if packets > total:
                         return None  # more frames than claimed: the exact way counts them
-                if limits.max_read_s and time.monotonic() - started > limits.max_read_s:
-                    raise VideoError(f"{name}: reading it took over {limits.max_read_s:.0f} s, the limit here")
+                _check_time(name, limits, started)
                 for frame in packet.decode():
                     if frame.pts is None:
                         return None
@@ -157,6 +164,23 @@ def _reference_frames(
         method="reference frames",
         codec=probe["codec"],
     )
+
+
+def _count_packets(av: Any, path: str | os.PathLike, limits: VideoLimits, started: float, most: int) -> int | None:
+    """The video stream's frames (non-empty packets) by demuxing alone, None past `most` (raises past max_read_s)."""
+    with av.open(os.fspath(path), options=dict(container.FFMPEG_DICT)) as c:
+        n = 0
+        for packet in c.demux(c.streams.video[0]):
+            n += packet.size > 0
+            if n > most:
+                return None
+            _check_time(os.path.basename(os.fspath(path)), limits, started)
+    return n
+
+
+def _check_time(name: str, limits: VideoLimits, started: float) -> None:
+    if limits.max_read_s and time.monotonic() - started > limits.max_read_s:
+        raise VideoError(f"{name}: reading it took over {limits.max_read_s:.0f} s, the limit here")
 
 
 def _offer(best: dict[int, tuple[int, int, Any]], targets: list[int], index: int, frame: Any) -> None:

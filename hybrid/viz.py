@@ -1,4 +1,5 @@
-"""Pictures for people: heat-map overlays on frames, how alike the frames look, the RNN's belief over time.
+"""Pictures for people: heat-map overlays on frames, timelines, confusion matrices (the Classify tab's two charts
+are SVG: charts.py).
 
 Everything here is a pure function of arrays (no model, no Gradio): frames in, uint8 images or matplotlib
 Figures out. Figures use the object API (no pyplot state), so they are safe to draw from worker threads.
@@ -128,98 +129,6 @@ def decision_step(step_probs: np.ndarray) -> int:
     while t > 0 and top[t - 1] == final:
         t -= 1
     return int(t)
-
-
-def belief_figure(
-    step_probs: np.ndarray, labels: Sequence[str], times_s: Sequence[float], attention: np.ndarray | None = None,
-    max_lines: int = 6, threshold: float | None = None,
-) -> Figure:  # fmt: skip
-    """Each class's probability after every RNN step (the answer bold, others thin), the moment the model
-    settled on its answer, and (bars) how much each frame weighs in the final decision. `threshold`: the
-    probability the answer must reach to be one of the model's classes (a max-softmax open-set threshold)."""
-    T, K = step_probs.shape
-    x = np.asarray(times_s, dtype=float) if len(times_s) == T else np.arange(T, dtype=float)
-    answer = int(step_probs[-1].argmax())
-    order = [answer] + [k for k in np.argsort(-step_probs.max(0)) if k != answer][: max_lines - 1]
-    fig = _figure(4.8, 3.9, "The RNN's belief after every frame")
-    ax = fig.add_subplot()
-    _style(ax)
-    if attention is not None and len(attention) == T and T > 1:
-        width = 0.8 * (np.min(np.diff(x)) if T > 1 and np.all(np.diff(x) > 0) else 1.0)
-        ax.bar(x, attention / max(attention.max(), 1e-9) * 0.25, width=width, color="#dee2e6", zorder=0)
-    d = decision_step(step_probs)
-    mine = class_color(labels, labels[answer])  # each class in its own colour, as on the Live and Timeline strips
-    if T > 1:
-        ax.axvspan(x[d], x[-1], color=mine, alpha=0.07, lw=0, zorder=0)
-        ax.axvline(x[d], color=mine, ls="--", lw=1.2, zorder=1)
-        ax.annotate(
-            " settled here", (x[d], 0.97), xycoords=("data", "axes fraction"), ha="left", va="top",
-            fontsize=FONT - 1, color=INK,
-        )  # fmt: skip
-    ends = []
-    for k in order:
-        is_answer = k == answer
-        color = class_color(labels, labels[k])
-        ax.plot(
-            x, step_probs[:, k], color=color, lw=3.0 if is_answer else 1.6, alpha=1.0 if is_answer else 0.85,
-            marker="o", ms=4 if is_answer else 2.5, zorder=3 if is_answer else 2,
-        )  # fmt: skip
-        ends.append([float(step_probs[-1, k]), labels[k], color, is_answer])
-    # direct labels at the right end, nudged apart so they don't overlap
-    ends.sort(key=lambda e: e[0])
-    gap = 0.085
-    for i in range(1, len(ends)):
-        ends[i][0] = max(ends[i][0], ends[i - 1][0] + gap)
-    over = ends[-1][0] - 1.02 if ends else 0
-    for e in ends:
-        y = e[0] - max(0.0, over)
-        ax.annotate(
-            e[1], (1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=FONT - 0.5,
-            color=e[2], fontweight="bold" if e[3] else "normal",
-        )  # fmt: skip
-    if threshold is not None:
-        ax.axhline(threshold, color=UNKNOWN_COLOR, ls=":", lw=1.6, zorder=1)
-        ax.annotate(
-            "below this: not one I know", (0.01, threshold), xycoords=("axes fraction", "data"), ha="left",
-            va="top", fontsize=FONT - 1.5, color="#868e96", zorder=4,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
-        )  # fmt: skip
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlim(x[0] - 0.02 * max(x[-1] - x[0], 1e-3), x[-1] + 0.02 * max(x[-1] - x[0], 1e-3))
-    ax.set_ylabel("probability", fontsize=FONT, color=INK)
-    ax.set_xlabel("time in the clip (s), one point per frame", fontsize=FONT, color=INK)
-    ax.grid(axis="y", color="#f1f3f5")
-    return fig
-
-
-def similarity_figure(features: np.ndarray, times_s: Sequence[float]) -> Figure:
-    """How alike the sampled frames look to the CNN: the cosine similarity of every pair of frames' feature
-    vectors [T,T] (1 = the same vector), its colours stretched from the clip's least alike pair to 1, so
-    stretches where the scene holds show as bright blocks along the diagonal and a change as a dark band."""
-    T = features.shape[0]
-    unit = features.astype(np.float64)
-    unit /= np.linalg.norm(unit, axis=1, keepdims=True) + 1e-9
-    sim = np.clip(unit @ unit.T, -1.0, 1.0)  # [T,T]
-    low = float(sim.min()) if T > 1 else 0.0
-    low = min(low, 1.0 - 1e-3)  # a clip whose frames are all alike still gets a colour range
-    labels = [f"{t:.1f}" for t in times_s] if len(times_s) == T else [str(i) for i in range(T)]
-
-    fig = _figure(4.8, 4.3, "How alike the frames look to the CNN")
-    ax = fig.subplots()
-    im = ax.imshow(sim, cmap="magma", vmin=low, vmax=1.0, interpolation="nearest")
-    step = max(1, int(np.ceil(T / 8)))
-    ax.set_xticks(np.arange(T)[::step], labels[::step])
-    ax.set_yticks(np.arange(T)[::step], labels[::step])
-    ax.tick_params(colors=INK, labelsize=FONT - 1, length=0)
-    ax.set_xlabel("time in the clip (s)", fontsize=FONT, color=INK)
-    ax.set_ylabel("time in the clip (s)", fontsize=FONT, color=INK)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, shrink=0.85)
-    cb.ax.tick_params(labelsize=FONT - 2)
-    cb.outline.set_visible(False)
-    cb.set_label("alike (1 = the same to the CNN)", fontsize=FONT - 1.5, color=INK)
-    return fig
 
 
 # --- live history and long-video timelines -------------------------------------------------------------

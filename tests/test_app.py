@@ -4,7 +4,6 @@ paths the API must not read, and no files left behind after a stop)."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -21,7 +20,7 @@ from app_server import FOREIGN_REPO, HUB_MODEL, MAX_DURATION_S
 from conftest import call_raw, shared_data
 from synth import ffmpeg_write, index_clip, index_frame
 
-from hybrid import ModelError, viz
+from hybrid import ModelError, charts, viz
 from hybrid.app import card, clip, models, preview
 from hybrid.app.context import AppContext
 from hybrid.app.errors import AppError, failure_markdown
@@ -92,42 +91,68 @@ def test_decision_step_is_when_the_answer_stops_changing():
     assert viz.decision_step(np.array([[0.9, 0.1], [0.2, 0.8]])) == 1
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+def _svg(text: str):
+    """Parse a chart: it must be well-formed SVG on its own."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(text)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("role") == "img" and root.get("aria-label")
+    return root
 
 
-def test_belief_figure_draws_each_class_and_the_decision():
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def test_belief_chart_draws_each_class_and_the_decision():
     rng = np.random.default_rng(0)
     T, K = 8, 9
     probs = rng.dirichlet(np.ones(K), T)
     probs[-3:, 4] += 2
     probs /= probs.sum(1, keepdims=True)
     labels = [f"class{k}" for k in range(K)]
-    fig = viz.belief_figure(probs, labels, np.linspace(0, 3.5, T), attention=np.full(T, 1 / T))
-    ax = fig.axes[0]
-    curves = [line for line in ax.lines if line.get_marker() == "o"]
+    labels[4] = "<b>class4</b> & co"  # a class name is text, never markup
+    root = _svg(charts.belief_svg(probs, labels, np.linspace(0, 3.5, T), attention=np.full(T, 1 / T), threshold=0.3))
+    curves = root.findall(f"{SVG}polyline")
     assert len(curves) == 6  # the answer + the 5 strongest others, not all 9
-    assert np.allclose(curves[0].get_ydata(), probs[:, 4])  # the answer first, drawn bold
-    assert curves[0].get_linewidth() > curves[1].get_linewidth()
-    texts = [t.get_text() for t in ax.texts]
-    assert "class4" in texts and "settled here" in "".join(texts)
-    assert _png(fig)[:4] == b"\x89PNG"
+    answer = curves[-1]  # drawn last, on top, bold
+    assert float(answer.get("stroke-width")) > float(curves[0].get("stroke-width"))
+    assert answer.get("stroke") == viz.class_color(labels, labels[4])
+    ys = [float(pt.split(",")[1]) for pt in answer.get("points").split()]
+    assert np.argmin(ys) == np.argmax(probs[:, 4]) and len(ys) == T  # higher probability, higher on the chart
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert labels[4] in texts and "settled here" in texts and "below this: not one I know" in texts
+    hovers = [t.text for t in root.iter(f"{SVG}title")]
+    assert any(h.startswith(f"{labels[4]}: ") and "after frame 8" in h for h in hovers)
+    assert len(root.findall(f"{SVG}rect")) >= T  # the attention bars
 
 
-def test_similarity_figure_shows_where_the_scene_changes():
+def test_similarity_chart_shows_where_the_scene_changes():
     rng = np.random.default_rng(1)
     a, b = rng.random(1280), rng.random(1280)  # two scenes: post-ReLU-like (non-negative) features
     feats = np.stack([(a if t < 6 else b) + 0.05 * rng.random(1280) for t in range(16)]).astype(np.float32)
-    fig = viz.similarity_figure(feats, list(np.arange(16) * 0.5))
-    sim = np.asarray(fig.axes[0].images[0].get_array())
+    sim = charts.similarity(feats)
     assert sim.shape == (16, 16) and np.allclose(np.diag(sim), 1.0, atol=1e-6)
     assert sim[:6, :6].min() > sim[:6, 6:].max() and sim[6:, 6:].min() > sim[6:, :6].max()  # two bright blocks
-    assert fig.axes[0].images[0].norm.vmin == pytest.approx(sim.min())  # colours stretched over this clip
-    assert _png(fig)[:4] == b"\x89PNG"
-    one = viz.similarity_figure(feats[:1], [0.0])  # one frame, or all alike: still a picture
-    assert np.asarray(one.axes[0].images[0].get_array()).shape == (1, 1) and _png(one)[:4] == b"\x89PNG"
+    root = _svg(charts.similarity_svg(feats, list(np.arange(16) * 0.5)))
+    cells = [r for r in root.findall(f"{SVG}rect") if r.find(f"{SVG}title") is not None]
+    assert len(cells) == 256
+
+    def brightness(cell) -> int:
+        return sum(int(cell.get("fill")[i : i + 2], 16) for i in (1, 3, 5))
+
+    grid = np.array([brightness(c) for c in cells]).reshape(16, 16)
+    assert grid[:6, :6].min() > grid[:6, 6:].max()  # colours follow the similarity
+    least = np.unravel_index(sim.argmin(), sim.shape)
+    assert grid[least] == grid.min() and cells[0].get("fill") == "#fcfdbf"  # stretched: the least alike is black
+    assert "0.0 s and 0.0 s: 1.00 alike" in [c.find(f"{SVG}title").text for c in cells]
+    one = _svg(charts.similarity_svg(feats[:1], [0.0]))  # one frame, or all alike: still a picture
+    assert len([r for r in one.findall(f"{SVG}rect") if r.find(f"{SVG}title") is not None]) == 1
+
+
+@pytest.mark.parametrize(("lo", "hi", "ticks"), [(0, 10, [0, 2, 4, 6, 8, 10]), (0.3, 9.6, [2, 4, 6, 8]),
+                                                 (0.81, 1.0, [0.85, 0.9, 0.95, 1.0]), (2.0, 2.0, [2.0])])  # fmt: skip
+def test_chart_ticks_are_round_numbers(lo, hi, ticks):
+    assert charts.nice_ticks(lo, hi, 5 if lo == 0.81 else 6) == pytest.approx(ticks)
 
 
 # --- hybrid/app -------------------------------------------------------------------------------------
@@ -240,7 +265,7 @@ def test_classify_returns_everything_the_page_shows(app_ctx, app_env, index_clip
     d = json.loads(json.dumps(out.details))  # JSON-friendly as it is
     assert d["label"] == answer and d["frames"] == 4 and d["labels"] == LABELS and d["model"] == app_env
     assert np.array(d["step_probs"]).shape == (4, 3)
-    assert out.features.axes and out.belief.axes
+    assert _svg(out.features) is not None and _svg(out.belief) is not None
 
 
 def test_overlays_switch_without_rerunning_the_model(app_ctx, app_env, index_clip_path, monkeypatch):
@@ -471,7 +496,7 @@ def test_api_predict_on_a_synthetic_clip(client, model_name, index_clip_path):
     assert verdict.startswith(f"## {label['label']}")
     assert len(gallery) == 4 and all(Path(item["image"]).is_file() for item in gallery)
     assert all(item["caption"].endswith(" s") for item in gallery)
-    assert features["type"] == belief["type"] == "matplotlib" and belief["plot"].startswith("data:image/png")
+    assert features.startswith("<svg") and belief.startswith("<svg") and "belief after every frame" in belief
     assert "CNN" in timings and details["frames"] == 4 and details["label"] == label["label"]
 
 

@@ -70,8 +70,8 @@ def test_idle_then_upload_shows_the_answer_the_frames_and_the_plots(browser, ser
     expect(page.locator("#frames .gallery-item")).to_have_count(4)  # the tiny model reads 4 frames
     assert re.search(r"at \d+\.\d\d s", page.locator("#frames").inner_text())
     # one event fills every output, but the browser draws them one by one: wait for each, don't sample once
-    expect(page.locator("#features img")).to_be_visible()
-    expect(page.locator("#belief img")).to_be_visible()
+    expect(page.locator("#features svg")).to_be_visible()
+    expect(page.locator("#belief svg")).to_be_visible()
     assert "CNN" in page.locator("#timings").inner_text()
     page.screenshot(path=str(shots / "result.png"), full_page=True)
 
@@ -187,11 +187,11 @@ def test_phone_width(browser, server, tmp_path, shots):
     assert no_sideways_scroll(page)
     box = page.locator("#verdict h2").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390
-    # the plots are drawn narrow enough that their text is not shrunk to nothing: >= 55 % of their pixels
-    for plot in ("#features img", "#belief img"):
-        img = page.locator(plot)
-        natural = img.evaluate("i => i.naturalWidth")
-        assert img.bounding_box()["width"] >= 0.55 * natural, (plot, natural)
+    # the charts are drawn wide enough that their text is not shrunk to nothing: >= 55 % of their view box
+    for chart in ("#features svg", "#belief svg"):
+        svg = page.locator(chart)
+        natural = svg.evaluate("s => s.viewBox.baseVal.width")
+        assert svg.bounding_box()["width"] >= 0.55 * natural, (chart, natural)
     page.screenshot(path=str(shots / "phone-result.png"), full_page=True)
     # every tab in sight (the strip wraps; nothing behind a "⋯" menu), each opens without sideways scrolling
     assert (
@@ -237,7 +237,7 @@ def test_a_clip_no_known_action_fits_gets_the_grey_verdict(browser, tiny_model_d
         expect(verdict).to_have_text("Not one of the actions I know")
         assert page.evaluate("(e) => getComputedStyle(e).color", verdict.element_handle()) == "rgb(134, 142, 150)"
         assert re.search(r"closest: (alpha|beta|gamma) \d+%", page.locator("#verdict").inner_text())
-        expect(page.locator("#belief img")).to_be_visible()
+        expect(page.locator("#belief svg")).to_be_visible()
         page.screenshot(path=str(shots / "not-known.png"), full_page=False)
         page.close()
     finally:

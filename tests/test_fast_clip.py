@@ -44,11 +44,25 @@ def test_samples_only_reference_frames_near_the_uniform_targets(bframes):
     assert clip.timestamps_s == pytest.approx([i / clip.fps for i in clip.indices])
 
 
-def test_without_b_frames_it_takes_the_exact_frames(tmp_path):
+def test_without_b_frames_it_reads_exactly(tmp_path):
+    """Every frame is a reference there: nothing to skip, so the exact way (as fast) reads it."""
     path = ffmpeg_write(tmp_path / "p.mp4", (index_frame(i) for i in range(120)), extra=["-bf", "0"])
     clip, exact = read_clip_fast(path, 12), read_clip(path, 12)
-    assert clip.method == "reference frames" and clip.indices == exact.indices
-    np.testing.assert_array_equal([read_index(f) for f in clip.frames], exact.indices)
+    assert clip.method == exact.method == "sequential" and clip.indices == exact.indices
+    np.testing.assert_array_equal(clip.frames, exact.frames)
+
+
+def test_matroska_frames_are_counted_not_estimated(tmp_path):
+    """Matroska stores no frame count (OpenCV's is duration x fps, here stretched by a longer audio track): the
+    packets are counted, so the targets are those of the true length."""
+    video = index_clip(tmp_path / "v.mkv", 150)
+    path = tmp_path / "with_audio.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video), "-f", "lavfi", "-i", "sine=duration=7",
+                    "-c:v", "copy", "-c:a", "libvorbis", str(path)], check=True)  # fmt: skip
+    clip = read_clip_fast(path, 16)
+    assert clip.method == "reference frames" and clip.total_frames == 150
+    assert [read_index(f) for f in clip.frames] == clip.indices
+    assert all(abs(i - t) <= MAX_SHIFT for i, t in zip(clip.indices, uniform_indices(150, 16)))
 
 
 def test_what_it_does_not_apply_to_is_read_exactly(tmp_path, bframes, monkeypatch):

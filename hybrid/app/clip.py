@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import viz
+from .. import charts, viz
 from ..config import HybridConfig
 from ..errors import HybridError, VideoError
 from ..fast_clip import read_clip_as
@@ -171,8 +171,8 @@ class Outputs:
     label: dict[str, float]
     verdict: str
     gallery: list[tuple[np.ndarray, str]]
-    features: Any  # matplotlib Figure
-    belief: Any  # matplotlib Figure
+    features: str  # SVG
+    belief: str  # SVG
     timings: str
     details: dict[str, Any]
 
@@ -183,15 +183,15 @@ def render(result: Result, overlay: str = OVERLAY_GRADCAM) -> Outputs:
         label=label_value(p),
         verdict=verdict_markdown(result),
         gallery=gallery_items(result, overlay),
-        features=viz.similarity_figure(p.features, p.timestamps_s),
-        belief=viz.belief_figure(p.step_probs, p.labels, p.timestamps_s, p.attention, threshold=_drawn(result)),
+        features=charts.similarity_svg(p.features, p.timestamps_s),
+        belief=charts.belief_svg(p.step_probs, p.labels, p.timestamps_s, p.attention, threshold=_drawn(result)),
         timings=timings_markdown(result),
         details=details(result),
     )
 
 
 def _drawn(result: Result) -> float | None:
-    """The open-set threshold as a probability on the belief plot (for a max-softmax score only)."""
+    """The open-set threshold as a probability on the belief chart (for a max-softmax score only)."""
     c = result.config
     return c.openset_threshold if c.openset_score == "maxprob" else None
 
