@@ -123,7 +123,7 @@ def belief_svg(
         y = py(threshold)
         body.append(
             f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{UNKNOWN_COLOR}" stroke-width="2" '
-            'stroke-dasharray="2 3"/>'
+            f'stroke-dasharray="2 3" class="threshold" data-threshold="{threshold:.6g}"/>'
             f'<rect x="{left + 4}" y="{y + 2:.1f}" width="262" height="22" fill="#fff" fill-opacity="0.85" rx="3"/>'
         )
         body.append(_text(left + 8, y + 19, "below this: not one I know", FONT - 4, fill=MUTED))

@@ -51,6 +51,12 @@ def unsure(request, tiny_model_dir, tmp_path, monkeypatch) -> tuple[AppContext, 
     return AppContext.create(AppSettings(model=str(folder), models_dir=tmp_path / "no-models")), folder.name
 
 
+def _threshold_lines(svg: str) -> list:
+    import xml.etree.ElementTree as ET
+
+    return [e for e in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}line") if e.get("class") == "threshold"]
+
+
 def test_classify_says_none_of_them_and_still_shows_the_closest(unsure, app_ctx, app_env, index_clip_path):
     ctx, name = unsure
     out = clip.classify(ctx, str(index_clip_path), name, "")
@@ -58,19 +64,19 @@ def test_classify_says_none_of_them_and_still_shows_the_closest(unsure, app_ctx,
     look = name.endswith("look")
     assert d["known"] is False and out.verdict.startswith('## <span class="not-known">Not one of the actions I know')
     assert f"closest: **{d['label']}**" in out.verdict and "alpha · beta · gamma" in out.verdict
-    dotted = [ln for ln in out.belief.axes[0].get_lines() if ln.get_linestyle() == ":"]
+    dotted = _threshold_lines(out.belief)
     if look:  # the look gate: the similarity is reported; no probability threshold to draw
         assert d["threshold"] is None and d["similarity_threshold"] == 0.99 and d["similarity"] < 0.99
         assert "looks unlike every clip the model was trained on" in out.verdict and not dotted
     else:
         assert d["threshold"] == THRESHOLD and d["openset_score"] < THRESHOLD and d["similarity"] is None
-        assert len(dotted) == 1 and dotted[0].get_ydata()[0] == THRESHOLD  # the threshold drawn on the belief plot
+        assert len(dotted) == 1 and float(dotted[0].get("data-threshold")) == THRESHOLD  # drawn on the belief chart
         assert "not sure enough (open-set score" in out.verdict
     assert "anything else is answered *Not one of the actions I know*" in card.known_actions(ctx, name, "")
     # the same clip and weights without a threshold: named as before, and the page says it always names one
     plain = clip.classify(app_ctx, str(index_clip_path), app_env, "")
     assert plain.details["known"] is None and plain.verdict.startswith(f"## {d['label']} — ")
-    assert not [ln for ln in plain.belief.axes[0].get_lines() if ln.get_linestyle() == ":"]
+    assert not _threshold_lines(plain.belief)
     assert "every clip is answered with one of them" in card.known_actions(app_ctx, app_env, "")
 
 
