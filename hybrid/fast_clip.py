@@ -49,7 +49,8 @@ from .video import (
 
 MAX_SHIFT = 3  # frames: x264 puts at most 3 B-frames in a row by default, one of them a reference
 MIN_SPACING = 4  # frames between targets: closer than this, shifting would bunch the samples
-CODECS = {"h264", "hevc"}
+CODECS = {"h264", "hevc"}  # PyAV's names; OpenCV's for them (FOURCCS) spare opening anything else twice
+FOURCCS = {"h264", "avc1", "avc3", "H264", "hevc", "hev1", "hvc1", "HEVC"}
 SAMPLINGS = ("fast", "exact")
 
 
@@ -94,7 +95,7 @@ def _probe(path: str | os.PathLike, limits: VideoLimits) -> dict[str, Any] | Non
         codec = _fourcc(cap)
     finally:
         cap.release()
-    if fps is None or count is None or count >= SEEK_MIN_FRAMES or rotated:
+    if fps is None or count is None or count >= SEEK_MIN_FRAMES or rotated or codec not in FOURCCS:
         return None
     if limits.max_duration_s and count / fps > limits.max_duration_s * DURATION_SLACK:
         return None  # the exact way checks the real length and refuses it
