@@ -38,12 +38,12 @@ from .video import (
     SEEK_MIN_FRAMES,
     Clip,
     VideoLimits,
-    _fourcc,
-    _shrink,
-    _too_long,
     claimed_rate,
+    fourcc,
     open_video,
     read_clip,
+    shrink,
+    too_long,
     uniform_indices,
 )
 
@@ -92,7 +92,7 @@ def _probe(path: str | os.PathLike, limits: VideoLimits) -> dict[str, Any] | Non
         fps, count = claimed_rate(cap)
         rotated = cap.get(cv2.CAP_PROP_ORIENTATION_META) not in (0.0, -1.0)
         size = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        codec = _fourcc(cap)
+        codec = fourcc(cap)
     finally:
         cap.release()
     if fps is None or count is None or count >= SEEK_MIN_FRAMES or rotated or codec not in FOURCCS:
@@ -143,7 +143,7 @@ def _reference_frames(
                         start = frame.pts
                     t = (frame.pts - start) * tb
                     if limits.max_duration_s and t > limits.max_duration_s * DURATION_SLACK:
-                        raise _too_long(name, t, limits.max_duration_s)
+                        raise too_long(name, t, limits.max_duration_s)
                     _offer(best, targets, round(t * fps), frame)
     except VideoError:
         raise
@@ -153,7 +153,7 @@ def _reference_frames(
     if packets != total or any(p is None for p in picks) or len({p[1] for p in picks}) < len(picks):
         return None
     indices = [p[1] for p in picks]
-    frames = [_shrink(p[2].to_ndarray(format="bgr24"), keep_side) for p in picks]
+    frames = [shrink(p[2].to_ndarray(format="bgr24"), keep_side) for p in picks]
     return Clip(
         frames=np.stack(frames),
         indices=indices,

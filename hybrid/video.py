@@ -87,7 +87,8 @@ class Clip:
 # ---------------------------------------------------------------- opening and diagnosing files
 
 
-def _fourcc(cap: cv2.VideoCapture) -> str:
+def fourcc(cap: cv2.VideoCapture) -> str:
+    """The four-character code of an open capture's codec as OpenCV reports it ("h264", "FMP4"...), or "unknown"."""
     code = int(cap.get(cv2.CAP_PROP_FOURCC))
     s = "".join(chr((code >> 8 * i) & 0xFF) for i in range(4))
     return s if s.isprintable() and s.strip() else "unknown"
@@ -187,7 +188,8 @@ def _no_frames_error(name: str, codec: str) -> VideoError:
     )
 
 
-def _too_long(name: str, seconds: float, limit: float) -> VideoError:
+def too_long(name: str, seconds: float, limit: float) -> VideoError:
+    """The refusal of a file that runs past the duration cap."""
     return VideoError(f"{name} lasts {seconds:.0f} s or more; the limit here is {limit:.0f} s")
 
 
@@ -209,7 +211,7 @@ def _in_segments(indices: list[int], total: int) -> bool:
     return all(math.floor(i * total / n) <= t < max(math.ceil((i + 1) * total / n), 1) for i, t in enumerate(indices))
 
 
-def _shrink(frame_bgr: np.ndarray, keep_side: int | None) -> np.ndarray:
+def shrink(frame_bgr: np.ndarray, keep_side: int | None) -> np.ndarray:
     """BGR frame -> RGB, downscaled so its long side is at most keep_side.
 
     Area-averaging by an integer factor first (OpenCV's fast path) then bilinear for the rest:
@@ -289,7 +291,7 @@ class _Reader:
         self.ms0: float | None = None  # container time of frame 0
         self.max_s = 0.0  # latest frame time seen, relative to frame 0
         self.fps, self.count = claimed_rate(self.cap)
-        self.codec = _fourcc(self.cap)
+        self.codec = fourcc(self.cap)
         with open(path, "rb") as f:  # Matroska/WebM store no frame count: OpenCV's is duration x fps
             self.estimated_count = f.read(4) == container.MATROSKA_MAGIC
         self.size = (int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
@@ -313,7 +315,7 @@ class _Reader:
             self.max_s = t
         cap, deadline = self.limits.max_duration_s, self.limits.max_read_s
         if check and cap and self.max_s > cap * DURATION_SLACK:
-            raise _too_long(self.name, self.max_s, cap)
+            raise too_long(self.name, self.max_s, cap)
         if deadline and time.monotonic() - self.opened > deadline:
             raise VideoError(f"{self.name}: reading it took over {deadline:.0f} s, the limit here (a very slow file?)")
         return True
@@ -328,7 +330,7 @@ class _Reader:
         ok, frame = self.cap.retrieve()
         if not ok or frame is None:
             raise VideoError(f"{self.name}: frame {self.pos - 1} could not be decoded (damaged file?)")
-        return _shrink(frame, keep_side)
+        return shrink(frame, keep_side)
 
     def reopen(self) -> None:
         self.cap.release()
@@ -413,7 +415,7 @@ def _sequential(r: _Reader, targets: list[int], keep_side: int | None, to_eof: b
     def step() -> bool:
         ok = r.grab()
         if ok and max_frames is not None and r.pos > max_frames:
-            raise _too_long(r.name, max_frames / r.fps, r.limits.max_duration_s)
+            raise too_long(r.name, max_frames / r.fps, r.limits.max_duration_s)
         return ok
 
     for t in sorted(set(targets)):
@@ -444,7 +446,7 @@ def _refuse_if_too_long(r: _Reader) -> None:
     ms0 = r.last_ms
     probe = _probe_end(r, ms0)
     if probe is not None and probe[0] / r.fps > cap * DURATION_SLACK:
-        raise _too_long(r.name, probe[0] / r.fps, cap)
+        raise too_long(r.name, probe[0] / r.fps, cap)
     r.reopen()
     r.start()
 
@@ -541,7 +543,7 @@ def _scan_clip(r: _Reader, num_frames: int, keep_side: int | None, ms0: float) -
     while True:
         index, t = r.pos - 1, clock(r.last_ms)
         if cap and t > cap * DURATION_SLACK:
-            raise _too_long(r.name, t, cap)
+            raise too_long(r.name, t, cap)
         if keep.wants(index):
             keep.add(index, (r.retrieve(keep_side), t))
         if not r.grab():
@@ -593,7 +595,7 @@ def iter_frames(
         while True:
             t = clock(r.last_ms)
             if cap and t > cap * DURATION_SLACK:
-                raise _too_long(r.name, t, cap)
+                raise too_long(r.name, t, cap)
             if t + 1e-3 >= due:
                 yield r.pos - 1, t, r.retrieve(keep_side)
                 while due <= t + 1e-3 and step:

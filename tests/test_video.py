@@ -171,7 +171,7 @@ def test_shrink_matches_area_filter_on_smooth_images():
     y, x = np.mgrid[0:720, 0:1280]
     img = np.stack([x % 256, y % 256, (x + y) % 256], -1).astype(np.uint8)
     img = cv2.GaussianBlur(img, (0, 0), 3)
-    ours = video._shrink(img, 480)
+    ours = video.shrink(img, 480)
     ref = cv2.cvtColor(cv2.resize(img, (480, 270), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
     assert ours.shape == ref.shape == (270, 480, 3)
     assert np.abs(ours.astype(int) - ref).mean() < 2.0
