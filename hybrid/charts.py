@@ -2,8 +2,8 @@
 
 Drawn as text by the server and by the browser, not rasterised: a few ms a chart where matplotlib took 0.1-0.3 s
 of CPU (layout, PNG) beside the page being drawn on the same cores, sharp at any width, and every square and
-point says its numbers on hover (<title>). The sizes mirror viz's figures: a 576-unit-wide view box with large
-type, so a phone's ~340 px still shows the text at ~12 px.
+point says its numbers on hover (<title>). Sized as the matplotlib figures they replace: a 576-unit-wide view box
+with large type, so a phone's ~340 px still shows the text at ~12 px.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ def _text(
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}"{extra}>'
         f"{_esc(text)}</text>"
     )
+
+
+def _hex(rgb: Sequence[float]) -> str:
+    """An (r, g, b[, a]) colour in 0..1 -> "#rrggbb"."""
+    return "#" + "".join(f"{int(round(c * 255)):02x}" for c in rgb[:3])
 
 
 def _svg(height: int, title: str, label: str, body: list[str]) -> str:
@@ -174,10 +179,9 @@ def similarity_svg(features: np.ndarray, times_s: Sequence[float]) -> str:
     body = []
     for i in range(T):
         for j in range(T):
-            r, g, b = (int(round(c * 255)) for c in colours[i, j])
             body.append(
                 f'<rect x="{left + j * cell:.2f}" y="{top + i * cell:.2f}" width="{cell + 0.4:.2f}" '
-                f'height="{cell + 0.4:.2f}" fill="#{r:02x}{g:02x}{b:02x}">'
+                f'height="{cell + 0.4:.2f}" fill="{_hex(colours[i, j])}">'
                 f"<title>{_esc(f'{names[i]} s and {names[j]} s: {sim[i, j]:.2f} alike')}</title></rect>"
             )
     step = max(1, int(np.ceil(T / 8)))
@@ -191,7 +195,7 @@ def similarity_svg(features: np.ndarray, times_s: Sequence[float]) -> str:
     # the colour bar: low (the clip's least alike pair) at the bottom, 1 at the top
     bx, bw, btop, bh = left + size + 18, 18, top + 0.075 * size, 0.85 * size
     stops = "".join(
-        f'<stop offset="{1 - v:.2f}" stop-color="#{"".join(f"{int(round(c * 255)):02x}" for c in lut(v)[:3])}"/>'
+        f'<stop offset="{1 - v:.2f}" stop-color="{_hex(lut(v))}"/>'
         for v in np.linspace(1, 0, 11)  # offsets must rise: from the top (1) down
     )
     body.append(

@@ -44,6 +44,7 @@ from .video import (
     read_clip,
     shrink,
     too_long,
+    too_slow,
     uniform_indices,
 )
 
@@ -61,7 +62,7 @@ def read_clip_fast(
     limits: VideoLimits = VideoLimits(),
     keep_side: int | None = KEEP_SIDE,
 ) -> Clip:
-    """video.read_clip's Clip, sampled from I and P frames where that applies (see the module docstring)."""
+    """video.read_clip's Clip, sampled from the frames other frames refer to where that applies (module docstring)."""
     started = time.monotonic()
     probe = _probe(path, limits)  # raises VideoError for a file that can't be used at all
     if probe is not None and probe["count"] >= MIN_SPACING * num_frames:
@@ -181,7 +182,7 @@ def _count_packets(av: Any, path: str | os.PathLike, limits: VideoLimits, starte
 
 def _check_time(name: str, limits: VideoLimits, started: float) -> None:
     if limits.max_read_s and time.monotonic() - started > limits.max_read_s:
-        raise VideoError(f"{name}: reading it took over {limits.max_read_s:.0f} s, the limit here")
+        raise too_slow(name, limits.max_read_s)
 
 
 def _offer(best: dict[int, tuple[int, int, Any]], targets: list[int], index: int, frame: Any) -> None:

@@ -34,8 +34,8 @@ class Recognizer:
         precision: str | None = None,
         sampling: str | None = None,
     ):
-        """sampling: how a video's frames are picked, "fast" (the nearest I/P frame to each uniform target,
-        fast_clip.py) or "exact"; default $HYBRID_SAMPLING, else "fast"."""
+        """sampling: how a video's frames are picked, "fast" (the nearest decoded reference frame to each
+        uniform target, fast_clip.py) or "exact"; default $HYBRID_SAMPLING, else "fast"."""
         self.sampling = sampling_setting(sampling)
         if model is None:
             model = default_model_dir()

@@ -193,6 +193,11 @@ def too_long(name: str, seconds: float, limit: float) -> VideoError:
     return VideoError(f"{name} lasts {seconds:.0f} s or more; the limit here is {limit:.0f} s")
 
 
+def too_slow(name: str, limit: float) -> VideoError:
+    """The refusal of a file whose reading runs past VideoLimits.max_read_s."""
+    return VideoError(f"{name}: reading it took over {limit:.0f} s, the limit here (a very slow file?)")
+
+
 # ---------------------------------------------------------------- small pieces
 
 
@@ -317,7 +322,7 @@ class _Reader:
         if check and cap and self.max_s > cap * DURATION_SLACK:
             raise too_long(self.name, self.max_s, cap)
         if deadline and time.monotonic() - self.opened > deadline:
-            raise VideoError(f"{self.name}: reading it took over {deadline:.0f} s, the limit here (a very slow file?)")
+            raise too_slow(self.name, deadline)
         return True
 
     def seek(self, index: int, check: bool = True) -> bool:
