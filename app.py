@@ -300,10 +300,6 @@ def _session(request: gr.Request | None) -> str | None:
     return request.session_hash if request else None
 
 
-def show_results():
-    return gr.Column(visible=True), gr.Column(visible=True)
-
-
 def idle_text(examples: bool) -> str:
     """The answer panel before a clip: examples are promised only where there are some."""
     return IDLE.replace(" or record one", ", record one, or pick an example below", 1) if examples else IDLE
@@ -407,7 +403,7 @@ def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, clips: tuple
         concurrency_id="model",
     )
     boxes = [answer_box, results_box]
-    run_event.success(show_results, None, boxes, api_visibility="private", show_progress="hidden")
+    run_event.success(None, None, boxes, js=compat.show_in_page(len(boxes)), show_progress="hidden")
     run_event.failure(ui.show_failure, None, [verdict, *boxes], api_visibility="private", show_progress="hidden")
 
     def on_clear(video: str | None):
@@ -434,7 +430,7 @@ def clip_tab(ui: Handlers, model: gr.Dropdown, repo_id: gr.Textbox, clips: tuple
                 label="Examples (click one)",
             )
         if shown.cache_event is not None:
-            shown.cache_event.success(show_results, None, boxes, api_visibility="private", show_progress="hidden")
+            shown.cache_event.success(None, None, boxes, js=compat.show_in_page(len(boxes)), show_progress="hidden")
     playable_preview(ui, video, [video.upload, video.stop_recording], shown if clips and default else None)
 
 
@@ -676,7 +672,7 @@ def launch_kwargs(ctx: AppContext | None = None) -> dict:
         mcp_server=importlib.util.find_spec("mcp") is not None,
         theme=gr.themes.Soft(primary_hue="orange", secondary_hue="blue"),
         css=CSS,
-        js=compat.QUIET_PREVIEW_JS,
+        js=compat.PAGE_JS,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,36 @@ def test_a_clip_no_known_action_fits_gets_the_grey_verdict(browser, tiny_model_d
         page.close()
     finally:
         server.stop()
+
+
+def test_the_players_trim_tool_loads_after_the_answer_and_on_trim(browser, server, tmp_path):
+    """Gradio's player fetches its trim tool (ffmpeg.wasm, 31 MB) as soon as a clip is in it; the page holds that
+    fetch until the answer is drawn (gradio_compat.LATER_TRIM_JS), and a press on Trim loads it at once."""
+    page = open_page(browser, server)
+    asked: list[float] = []
+    page.on("request", lambda r: asked.append(time.monotonic()) if "ffmpeg-core.wasm" in r.url else None)
+    upload(page, index_clip(tmp_path / "clip.mp4", 90, size=(320, 240)))
+    assert LABELS.match(wait_for_answer(page))
+    answered = time.monotonic()
+    assert not asked  # not while the clip was being classified
+    page.wait_for_timeout(3000)  # TRIM_AFTER_MS after the answer
+    assert asked and asked[0] >= answered
+    page.close()
+
+    page = open_page(browser, server)
+    asked.clear()
+    page.on("request", lambda r: asked.append(time.monotonic()) if "ffmpeg-core.wasm" in r.url else None)
+    page.route("**/gradio_api/queue/join*", lambda route: None)  # the run never answers: only Trim can release
+    upload(page, index_clip(tmp_path / "clip2.mp4", 90, size=(320, 240)))
+    trim = page.get_by_label("Trim video to selection")
+    trim.wait_for(state="visible")
+    page.wait_for_timeout(1000)
+    assert not asked
+    trim.click()
+    page.wait_for_function("() => true")
+    deadline = time.monotonic() + 10
+    while not asked and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert asked, "pressing Trim did not load the trim tool"
+    expect(page.get_by_role("button", name="Trim", exact=True)).to_be_visible()
+    page.close()

@@ -2,8 +2,10 @@
 
 - write_output_images_atomically: output images written by rename (a second request used to truncate a frame
   another client was downloading);
-- QUIET_PREVIEW_JS: hides the "Video not playable" toast for uploads Chromium can't preview (a playable copy
-  replaces them after the run);
+- PAGE_JS (QUIET_PREVIEW_JS, LATER_TRIM_JS): hides the "Video not playable" toast for uploads Chromium can't
+  preview (a playable copy replaces them after the run); holds the video player's 31 MB trim tool (ffmpeg.wasm)
+  until the run's answer is drawn, not while the clip is being classified;
+- show_in_page: a js-only event that makes components visible (no second round trip to the server);
 - refuse_unusable_uploads: an upload part without a usable file name gets a 400, not a 500;
 - use_private_cache, stop_serving, exit_now: a stop within a second that leaves none of the run's files behind.
 
@@ -85,6 +87,52 @@ QUIET_PREVIEW_JS = """
   new MutationObserver(quiet).observe(document.body, {childList: true, subtree: true});
 }
 """
+
+
+# Gradio's video player fetches ffmpeg.wasm (31 MB, for its Trim tool) and compiles it the moment a clip is in
+# the player: 0.5-0.8 s of CPU on the cores that are classifying that very clip (a 10 s 720p upload, 2 cores:
+# ~0.3 s more from upload to drawn results). Hold those fetches until the answer panel has changed and had
+# TRIM_AFTER_MS to draw (the run is over), the Trim button is pressed, or TRIM_LATEST_MS have passed: the tool
+# still loads for every clip, just after the answer.
+LATER_TRIM_JS = """
+() => {
+  const TRIM_AFTER_MS = 1500, TRIM_LATEST_MS = 15000, TRIM = '[aria-label="Trim video to selection"]';
+  const answer = () => { const v = document.querySelector('#verdict .prose'); return v ? v.innerText : null; };
+  const fetched = window.fetch.bind(window);
+  let held = null;  // what every held fetch waits on, while some are held
+  const hold = () => held || (held = new Promise((release) => {
+    const was = answer();
+    let timer = setTimeout(go, TRIM_LATEST_MS);
+    const watch = setInterval(() => {
+      if (answer() !== was) { clearInterval(watch); clearTimeout(timer); timer = setTimeout(go, TRIM_AFTER_MS); }
+    }, 100);
+    const trim = (e) => { if (e.target.closest && e.target.closest(TRIM)) go(); };
+    document.addEventListener('click', trim, true);
+    function go() {
+      clearInterval(watch); clearTimeout(timer); document.removeEventListener('click', trim, true);
+      held = null; release();
+    }
+  }));
+  window.fetch = (input, init) => {
+    const url = typeof input === 'string' ? input : (input && input.url) || String(input);
+    // the player asks for ffmpeg-core.js, then for the .wasm once that arrived: holding the first holds both
+    const first = url.includes('/static/ffmpeg/ffmpeg-core.js');
+    return first ? hold().then(() => fetched(input, init)) : fetched(input, init);
+  };
+}
+"""
+
+
+def show_in_page(n: int) -> str:
+    """A js= function that makes its `n` outputs visible in the page itself: an event with fn=None and this js
+    never reaches the server, so results shown by it appear with the answer, not one more round trip (queue
+    join and stream, ~0.1-0.2 s on 2 busy cores) later. The returned objects are Gradio's update dicts (what
+    gr.update(visible=True) sends), which its front end applies to layout blocks too."""
+    return "() => [" + ", ".join(["{__type__: 'update', visible: true}"] * n) + "]"
+
+
+# The one function Gradio runs when the page loads (Blocks' js=): each part above, in turn.
+PAGE_JS = "() => {\n" + "".join(f"  ({part.strip()})();\n" for part in (QUIET_PREVIEW_JS, LATER_TRIM_JS)) + "}"
 
 
 STOP_WAIT_S = 3.0  # a stop gives the server this long to shut down, then removes the files and exits (< 5 s)
