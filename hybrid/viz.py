@@ -7,6 +7,7 @@ Figures out. Figures use the object API (no pyplot state), so they are safe to d
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Sequence
 
@@ -60,15 +61,26 @@ def overlay(frame: np.ndarray, heat: np.ndarray, alpha: float = 0.6, cmap: str =
     Hot areas get the colour map, cold areas keep the photo; regions the model never saw are dimmed.
     """
     seen = ~np.isnan(heat)
-    v = np.nan_to_num(heat, nan=0.0)
-    colour = colormaps[cmap](v)[..., :3] * 255.0
-    a = (alpha * np.sqrt(v))[..., None]  # sqrt: mid-level evidence stays visible
-    out = frame.astype(np.float32) * (1 - a) + colour * a
+    v = np.nan_to_num(heat, nan=0.0).astype(np.float32, copy=False)
+    lut = _colour_table(cmap)
+    # the colour map's own lookup (index floor(v * N), the last entry for 1.0), without its float64 RGBA image
+    colour = lut[np.minimum((v * len(lut)).astype(np.intp), len(lut) - 1)]  # [h,w,3] float32
+    a = (np.float32(alpha) * np.sqrt(v))[..., None]  # sqrt: mid-level evidence stays visible
+    out = frame.astype(np.float32)
+    out += (colour - out) * a  # frame * (1 - a) + colour * a
     out[~seen] *= 0.35
-    return np.clip(out, 0, 255).astype(np.uint8)
+    return np.clip(out, 0, 255, out=out).astype(np.uint8)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+@functools.lru_cache(maxsize=8)
+def _colour_table(cmap: str) -> np.ndarray:
+    """A matplotlib colour map's N entries as RGB float32 in 0..255 [N,3] (turbo: 256)."""
+    m = colormaps[cmap]
+    return (m(np.arange(m.N))[:, :3] * 255.0).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.ImageFont:  # cached: loading it for every frame cost ~1 ms each
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # Pillow without FreeType
