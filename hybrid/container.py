@@ -5,7 +5,7 @@ SDP descriptions and image sequences name other files or URLs, which it then rea
 names itself recursed until the server ran out of memory, one that names a server-side file decoded
 that file, a live one held a request for 90 s. So a file is read only when its bytes are one of
 CONTAINERS (`sniff`), and FFmpeg itself is held to those demuxers and the local-file protocol
-(FFMPEG_OPTIONS, for OpenCV; FFMPEG_CLI_OPTIONS, for the ffmpeg/ffprobe commands), so that a file
+(FFMPEG_OPTIONS, for OpenCV; FFMPEG_DICT, for PyAV; FFMPEG_CLI_OPTIONS, for the ffmpeg command), so that a file
 which passes the sniff still cannot reach out. An MP4/MOV whose sample data lies in another file
 (a `dref` entry that is not self-contained) is refused too.
 
