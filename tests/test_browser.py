@@ -18,6 +18,7 @@ pytestmark = pytest.mark.browser
 
 LABELS = re.compile(r"^(alpha|beta|gamma) — \d+%$")
 TIMEOUT_MS = 90_000
+FRAMES_DRAWN = "() => [...document.querySelectorAll('#frames .gallery-item img')].every(i => i.naturalWidth > 0)"
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +194,8 @@ def test_phone_width(browser, server, tmp_path, shots):
         svg = page.locator(chart)
         natural = svg.evaluate("s => s.viewBox.baseVal.width")
         assert svg.bounding_box()["width"] >= 0.55 * natural, (chart, natural)
+    page.locator("#frames").scroll_into_view_if_needed()  # the frames load as they come into view
+    page.wait_for_function(FRAMES_DRAWN)
     page.screenshot(path=str(shots / "phone-result.png"), full_page=True)
     # every tab in sight (the strip wraps; nothing behind a "⋯" menu), each opens without sideways scrolling
     assert (
