@@ -380,14 +380,17 @@ def retitled_copies(clip: Path, folder: Path, n: int, stem: str) -> list[Path]:
     return copies
 
 
-def start_app(model_dir: Path, folder: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
-    """`python app.py` on a free local port with `model_dir` and its temp folder in `folder`, once it listens."""
+def start_app(
+    model_dir: Path, folder: Path, extra_env: dict[str, str] | None = None, root: Path = ROOT
+) -> tuple[subprocess.Popen, int]:
+    """`python app.py` of the checkout `root` on a free local port with `model_dir` and its temp folder in
+    `folder`, once it listens."""
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "HYBRID_MODEL": str(model_dir), "GRADIO_TEMP_DIR": str(folder / "gradio"),
            "GRADIO_ANALYTICS_ENABLED": "0", **(extra_env or {})}  # fmt: skip
     with open(folder / "app.log", "w") as app_log:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=app_log, stderr=app_log)
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=app_log, stderr=app_log)
     try:
         wait_for_port(port, proc, timeout=240)
     except BaseException:

@@ -97,7 +97,8 @@ QUIET_PREVIEW_JS = """
 LATER_TRIM_JS = """
 () => {
   const TRIM_AFTER_MS = 1500, TRIM_LATEST_MS = 15000, TRIM = '[aria-label="Trim video to selection"]';
-  const answer = () => { const v = document.querySelector('#verdict .prose'); return v ? v.innerText : null; };
+  // textContent: innerText would make the browser lay the page out at every look
+  const answer = () => { const v = document.querySelector('#verdict .prose'); return v ? v.textContent : null; };
   const fetched = window.fetch.bind(window);
   let held = null;  // what every held fetch waits on, while some are held
   const hold = () => held || (held = new Promise((release) => {
